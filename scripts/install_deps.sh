@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cxr builds with, when any is missing: cmake, g++, libstb-dev, nlohmann-json3-dev,
+# catch2 (v2 API). The CUDA toolkit is not installed here (it comes from NVIDIA's packages on GPU machines);
+# without nvcc cxr builds and runs on the CPU only.
+set -euo pipefail
+
+packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all build dependencies present (${packages[*]})"
+  exit 0
+fi
+
+echo "install_deps: missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "install_deps: not root and no sudo; ask an administrator to run:" >&2
+    echo "  apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install_deps: installed ${missing[*]}"

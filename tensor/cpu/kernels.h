@@ -1,0 +1,14 @@
+// Registration entry points of the CPU backend: one function per op family registers that family's CPU kernels
+// in the kernel registry (tensor/backend.h). register.cpp calls them all.
+#pragma once
+
+#include "tensor/backend.h"
+
+namespace cxr::tensor::cpu {
+
+void register_all_kernels(KernelRegistry& r);
+
+void register_elementwise_kernels(KernelRegistry& r);
+void register_reduce_kernels(KernelRegistry& r);
+
+}  // namespace cxr::tensor::cpu

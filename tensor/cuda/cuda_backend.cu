@@ -1,0 +1,277 @@
+// CUDA backend, first step: device discovery, allocation, copies, synchronisation, and the elementwise family
+// (fill, cast, unary, binary, compare, where) launched from the same single-source functors the CPU runs
+// (tensor/ops/elementwise_functors.h). Every other op has no CUDA kernel yet and fails loudly through the kernel
+// registry. The caching allocator, streams and the remaining kernels belong to the CUDA issue.
+// CXR_SYNC=1 synchronises after each kernel so that an error names the kernel that caused it.
+#include "tensor/cuda/cuda_backend.h"
+
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "tensor/ops/elementwise.h"
+
+namespace cxr::tensor::cuda {
+
+namespace {
+
+void check(cudaError_t err, const char* what) {
+    if (err != cudaSuccess) CXR_FAIL("CUDA error in ", what, ": ", cudaGetErrorString(err));
+}
+
+bool sync_after_kernels() {
+    static const bool on = [] {
+        const char* v = std::getenv("CXR_SYNC");
+        return v && std::string(v) == "1";
+    }();
+    return on;
+}
+
+void after_launch(const char* kernel) {
+    check(cudaGetLastError(), kernel);
+    if (sync_after_kernels()) check(cudaDeviceSynchronize(), kernel);
+}
+
+class CudaBackend final : public Backend {
+public:
+    const char* name() const override { return "cuda"; }
+    int device_count() const override {
+        int n = 0;
+        if (cudaGetDeviceCount(&n) != cudaSuccess) {
+            cudaGetLastError();  // no driver or no device: clear the sticky error, report none
+            return 0;
+        }
+        return n;
+    }
+    void* allocate(size_t nbytes, Device device) override {
+        if (nbytes == 0) return nullptr;
+        check(cudaSetDevice(device.index), "cudaSetDevice");
+        void* p = nullptr;
+        check(cudaMalloc(&p, nbytes), "cudaMalloc");
+        return p;
+    }
+    void deallocate(void* ptr, size_t, Device device) override {
+        if (!ptr) return;
+        cudaSetDevice(device.index);
+        cudaFree(ptr);
+    }
+    void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override {
+        if (nbytes == 0) return;
+        cudaMemcpyKind kind = src_device.is_cpu() ? cudaMemcpyHostToDevice
+                              : dst_device.is_cpu() ? cudaMemcpyDeviceToHost
+                                                    : cudaMemcpyDeviceToDevice;
+        check(cudaMemcpy(dst, src, nbytes, kind), "cudaMemcpy");
+    }
+    void synchronize(Device device) override {
+        check(cudaSetDevice(device.index), "cudaSetDevice");
+        check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+    }
+};
+
+// Up to 8 dims of sizes and per-operand strides, passed by value to kernels.
+constexpr int kMaxDims = 8;
+template <int N>
+struct Indexer {
+    int nd;
+    int64_t sizes[kMaxDims];
+    int64_t strides[N][kMaxDims];
+    __device__ void offsets(int64_t linear, int64_t* out) const {
+        for (int k = 0; k < N; ++k) out[k] = 0;
+        for (int d = nd - 1; d >= 0; --d) {
+            int64_t i = linear % sizes[d];
+            linear /= sizes[d];
+            for (int k = 0; k < N; ++k) out[k] += i * strides[k][d];
+        }
+    }
+};
+
+template <int N>
+Indexer<N> make_indexer(const Tensor& out, const Tensor* operands[N]) {
+    CXR_CHECK(out.dim() <= kMaxDims, "CUDA elementwise kernels support up to ", kMaxDims, " dims");
+    Indexer<N> ix{};
+    ix.nd = (int)out.dim();
+    for (int d = 0; d < ix.nd; ++d) {
+        ix.sizes[d] = out.size(d);
+        for (int k = 0; k < N; ++k) ix.strides[k][d] = operands[k]->stride(d);
+    }
+    return ix;
+}
+
+inline unsigned blocks_for(int64_t n) {
+    int64_t b = (n + 255) / 256;
+    return (unsigned)(b > 65535 * 8 ? 65535 * 8 : (b < 1 ? 1 : b));
+}
+
+// Grid-stride loop calling body(linear index).
+template <class Body>
+__global__ void grid_loop(int64_t n, Body body) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        body(i);
+}
+
+template <class To, class From>
+__device__ inline To convert(From v) {
+    using CF = typename ComputeType<From>::type;
+    using CT = typename ComputeType<To>::type;
+    if constexpr (std::is_same_v<To, bool>)
+        return static_cast<CF>(v) != CF(0);
+    else
+        return To(static_cast<CT>(static_cast<CF>(v)));
+}
+
+template <class Body>
+void launch(const char* name, int64_t n, Body body) {
+    if (n == 0) return;
+    grid_loop<<<blocks_for(n), 256>>>(n, body);
+    after_launch(name);
+}
+
+void fill_kernel(const Tensor& out, double value) {
+    CXR_DISPATCH_ALL(out.dtype(), "fill", {
+        const Tensor* ops[1] = {&out};
+        auto ix = make_indexer<1>(out, ops);
+        scalar_t* p = out.data<scalar_t>();
+        launch("fill", out.numel(), [=] __device__(int64_t i) {
+            int64_t o[1];
+            ix.offsets(i, o);
+            p[o[0]] = convert<scalar_t>(value);
+        });
+    });
+}
+
+void cast_kernel(const Tensor& src, const Tensor& dst) {
+    CXR_DISPATCH_ALL(src.dtype(), "cast", {
+        using src_t = scalar_t;
+        const src_t* s = src.data<src_t>();
+        CXR_DISPATCH_ALL(dst.dtype(), "cast", {
+            const Tensor* ops[2] = {&dst, &src};
+            auto ix = make_indexer<2>(dst, ops);
+            scalar_t* d = dst.data<scalar_t>();
+            launch("cast", dst.numel(), [=] __device__(int64_t i) {
+                int64_t o[2];
+                ix.offsets(i, o);
+                d[o[0]] = convert<scalar_t>(s[o[1]]);
+            });
+        });
+    });
+}
+
+template <class F>
+void unary_typed(const Tensor& x, const Tensor& out, const EwParams& p) {
+    CXR_DISPATCH_NUMERIC(out.dtype(), "unary", {
+        using C = typename ComputeType<scalar_t>::type;
+        if constexpr (!ew::functor_supports<F, C>()) {
+            CXR_FAIL("unary op on integer dtype ", dtype_name(out.dtype()), " is not supported");
+        } else {
+        const Tensor* ops[2] = {&out, &x};
+        auto ix = make_indexer<2>(out, ops);
+        const scalar_t* xp = x.data<scalar_t>();
+        scalar_t* op = out.data<scalar_t>();
+        launch("unary", out.numel(), [=] __device__(int64_t i) {
+            int64_t o[2];
+            ix.offsets(i, o);
+            op[o[0]] = scalar_t(F()(C(xp[o[1]]), p));
+        });
+        }
+    });
+}
+
+void unary_kernel(UnaryOp op, const Tensor& x, const Tensor& out, const EwParams& p) {
+    switch (op) {
+#define CXR_CASE(name) \
+    case UnaryOp::name: unary_typed<ew::name>(x, out, p); break;
+        CXR_UNARY_OPS(CXR_CASE)
+#undef CXR_CASE
+    }
+}
+
+template <class F>
+void binary_typed(const Tensor& a, const Tensor& b, const Tensor& out, const EwParams& p) {
+    CXR_DISPATCH_NUMERIC(out.dtype(), "binary", {
+        using C = typename ComputeType<scalar_t>::type;
+        if constexpr (!ew::functor_supports<F, C>()) {
+            CXR_FAIL("binary op on integer dtype ", dtype_name(out.dtype()), " is not supported");
+        } else {
+        const Tensor* ops[3] = {&out, &a, &b};
+        auto ix = make_indexer<3>(out, ops);
+        const scalar_t* ap = a.data<scalar_t>();
+        const scalar_t* bp = b.data<scalar_t>();
+        scalar_t* op = out.data<scalar_t>();
+        launch("binary", out.numel(), [=] __device__(int64_t i) {
+            int64_t o[3];
+            ix.offsets(i, o);
+            op[o[0]] = scalar_t(F()(C(ap[o[1]]), C(bp[o[2]]), p));
+        });
+        }
+    });
+}
+
+void binary_kernel(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, const EwParams& p) {
+    switch (op) {
+#define CXR_CASE(name) \
+    case BinaryOp::name: binary_typed<ew::name>(a, b, out, p); break;
+        CXR_BINARY_OPS(CXR_CASE)
+#undef CXR_CASE
+    }
+}
+
+template <class F>
+void compare_typed(const Tensor& a, const Tensor& b, const Tensor& out) {
+    CXR_DISPATCH_ALL(a.dtype(), "compare", {
+        using C = typename ComputeType<scalar_t>::type;
+        const Tensor* ops[3] = {&out, &a, &b};
+        auto ix = make_indexer<3>(out, ops);
+        const scalar_t* ap = a.data<scalar_t>();
+        const scalar_t* bp = b.data<scalar_t>();
+        bool* op = out.data<bool>();
+        launch("compare", out.numel(), [=] __device__(int64_t i) {
+            int64_t o[3];
+            ix.offsets(i, o);
+            op[o[0]] = F()(C(ap[o[1]]), C(bp[o[2]]));
+        });
+    });
+}
+
+void compare_kernel(CompareOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+    switch (op) {
+#define CXR_CASE(name) \
+    case CompareOp::name: compare_typed<ew::name>(a, b, out); break;
+        CXR_COMPARE_OPS(CXR_CASE)
+#undef CXR_CASE
+    }
+}
+
+void where_kernel(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+    const bool* cp = cond.data<bool>();
+    CXR_DISPATCH_ALL(out.dtype(), "where", {
+        const Tensor* ops[4] = {&out, &cond, &a, &b};
+        auto ix = make_indexer<4>(out, ops);
+        const scalar_t* ap = a.data<scalar_t>();
+        const scalar_t* bp = b.data<scalar_t>();
+        scalar_t* op = out.data<scalar_t>();
+        launch("where", out.numel(), [=] __device__(int64_t i) {
+            int64_t o[4];
+            ix.offsets(i, o);
+            op[o[0]] = cp[o[1]] ? ap[o[2]] : bp[o[3]];
+        });
+    });
+}
+
+}  // namespace
+
+Backend& backend() {
+    static CudaBackend b;
+    return b;
+}
+
+void register_all_kernels(KernelRegistry& r) {
+    register_kernel<FillKernel>(r, "fill", DeviceType::CUDA, fill_kernel);
+    register_kernel<CastKernel>(r, "cast", DeviceType::CUDA, cast_kernel);
+    register_kernel<UnaryKernel>(r, "unary", DeviceType::CUDA, unary_kernel);
+    register_kernel<BinaryKernel>(r, "binary", DeviceType::CUDA, binary_kernel);
+    register_kernel<CompareKernel>(r, "compare", DeviceType::CUDA, compare_kernel);
+    register_kernel<WhereKernel>(r, "where", DeviceType::CUDA, where_kernel);
+}
+
+}  // namespace cxr::tensor::cuda

@@ -1,0 +1,81 @@
+// Test helpers shared by every test file (DESIGN.md §5):
+//   expect_close  — |a - b| <= atol + rtol·|ref| per element; a failure prints the max error, the first bad
+//                   index and how much of the limit was used;
+//   gradcheck     — central differences in f64 against the op's backward, for every input that requires grad;
+//   Fixtures      — reads a committed PyTorch fixture file (safetensors + JSON record) by tensor name;
+//   CXR_SKIP_WITHOUT_GPU — a visible skip for [gpu] tests on a machine without a device.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace cxr::testing {
+
+using tensor::Tensor;
+
+struct CloseResult {
+    bool ok = true;
+    std::string message;
+};
+
+// Compares two tensors of the same shape (any dtypes/devices; compared in double on the CPU).
+CloseResult check_close(const Tensor& actual, const Tensor& expected, double atol, double rtol);
+
+// Default tolerances tied to the dtype of `actual`.
+double default_atol(tensor::DType dt);
+double default_rtol(tensor::DType dt);
+
+// Random f64 input on the CPU from a fixed seed (uniform in [lo, hi)).
+Tensor random_input(const tensor::Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0,
+                    tensor::DType dtype = tensor::DType::f64);
+
+// Checks the backward of fn at `inputs` (f64, the ones to check marked requires_grad) against central
+// differences of sum(fn(inputs) * w) for a fixed random weighting w. Returns a report; ok=false on mismatch.
+CloseResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, std::vector<Tensor> inputs,
+                      double eps = 1e-6, double atol = 1e-6, double rtol = 1e-4);
+
+// A fixture file written by tests/fixtures/tools/*.py: tensors by name plus the JSON record beside it.
+class Fixtures {
+public:
+    explicit Fixtures(const std::string& stem);  // e.g. "ops" -> tests/fixtures/ops.safetensors + ops.json
+    bool has(const std::string& name) const;
+    Tensor get(const std::string& name) const;  // throws naming the file when absent
+    std::vector<std::string> names_with_prefix(const std::string& prefix) const;
+    std::string path() const { return path_; }
+
+private:
+    std::string path_;
+    std::map<std::string, Tensor> tensors_;
+};
+
+bool gpu_available();
+
+}  // namespace cxr::testing
+
+#define CXR_EXPECT_CLOSE(actual, expected, atol, rtol)                                    \
+    do {                                                                                  \
+        auto cxr_res_ = ::cxr::testing::check_close((actual), (expected), (atol), (rtol)); \
+        INFO(cxr_res_.message);                                                           \
+        CHECK(cxr_res_.ok);                                                               \
+    } while (0)
+
+#define CXR_EXPECT_GRADCHECK(...)                              \
+    do {                                                       \
+        auto cxr_res_ = ::cxr::testing::gradcheck(__VA_ARGS__); \
+        INFO(cxr_res_.message);                                \
+        CHECK(cxr_res_.ok);                                    \
+    } while (0)
+
+#define CXR_SKIP_WITHOUT_GPU()                                                            \
+    do {                                                                                  \
+        if (!::cxr::testing::gpu_available()) {                                           \
+            WARN("SKIPPED: no CUDA device on this machine (this [gpu] test did not run)"); \
+            return;                                                                       \
+        }                                                                                 \
+    } while (0)
