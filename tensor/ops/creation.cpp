@@ -44,7 +44,8 @@ Tensor arange(double start, double end, double step, Options o) {
     CXR_CHECK(step != 0.0, "arange: step must be nonzero");
     CXR_CHECK((end - start) / step >= 0, "arange: step ", step, " does not lead from ", start, " to ", end);
     int64_t n = (int64_t)std::ceil((end - start) / step);
-    return from_function(n, o, [&](int64_t i) { return start + (double)i * step; });
+    // fused multiply-add, as PyTorch's CPU kernel computes it (bit-identical float64 values)
+    return from_function(n, o, [&](int64_t i) { return std::fma((double)i, step, start); });
 }
 
 Tensor arange(int64_t end, Options o) { return arange(0.0, (double)end, 1.0, o); }
@@ -55,7 +56,8 @@ Tensor linspace(double start, double end, int64_t steps, Options o) {
     double step = (end - start) / (double)(steps - 1);
     int64_t half = steps / 2;
     return from_function(steps, o, [&](int64_t i) {
-        return i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i);
+        // fused multiply-adds, as PyTorch's CPU kernel computes them (bit-identical float64 values)
+        return i < half ? std::fma(step, (double)i, start) : std::fma(-step, (double)(steps - 1 - i), end);
     });
 }
 

@@ -8,7 +8,7 @@
 #include "tensor/autograd.h"
 #include "tensor/backend.h"
 #include "tensor/generator.h"
-#include "tensor/io/safetensors.h"
+#include "tensor/io/tensor_file.h"
 #include "tensor/ops/creation.h"
 #include "tensor/ops/elementwise.h"
 #include "tensor/ops/reduce.h"
@@ -121,9 +121,7 @@ CloseResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f
 
 Fixtures::Fixtures(const std::string& stem) {
     path_ = std::string(CXR_SOURCE_DIR) + "/tests/fixtures/" + stem + ".safetensors";
-    SafetensorsFile f = read_safetensors(path_);
-    for (auto& kv : f.tensors)
-        tensors_[kv.first] = from_blob_copy(kv.second.data.data(), kv.second.shape, kv.second.dtype);
+    tensors_ = load_tensor_file(path_).tensors;
 }
 
 bool Fixtures::has(const std::string& name) const { return tensors_.count(name) > 0; }

@@ -365,3 +365,29 @@ TEST_CASE("write_safetensors is atomic and validates before writing", "[cpu]") {
     CHECK_THROWS_WITH(write_safetensors(dir.path + "/no/such/dir/f.safetensors", good), Catch::Contains("cannot create"));
     CHECK(dir.files() == std::vector<std::string>{"w.safetensors"});
 }
+
+// ---- the Tensor layer (tensor/io/tensor_file.h) ----
+#include "tensor/io/tensor_file.h"
+#include "tensor/ops/elementwise.h"
+#include "tensor/ops/creation.h"
+#include "tensor/ops/view.h"
+
+TEST_CASE("tensor_file: non-contiguous tensors of every dtype round-trip with metadata", "[cpu][safetensors]") {
+    using namespace cxr::tensor;
+    std::map<std::string, Tensor> ts;
+    Tensor base = arange(0.0, 12.0, 1.0, DType::f64).reshape({3, 4});
+    for (DType dt : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::i64, DType::u8})
+        ts[std::string("t_") + dtype_name(dt)] = base.to(dt).transpose(0, 1);  // non-contiguous view
+    ts["mask"] = gt(base, 5.0);
+    const std::string path = "/tmp/cxr_tensor_file_test.safetensors";
+    save_tensor_file(path, ts, {{"format", "pt"}});
+    TensorFile back = load_tensor_file(path);
+    CHECK(back.metadata.at("format") == "pt");
+    REQUIRE(back.tensors.size() == ts.size());
+    for (const auto& kv : ts) {
+        const Tensor& b = back.tensors.at(kv.first);
+        CHECK(b.dtype() == kv.second.dtype());
+        CHECK(b.sizes() == kv.second.sizes());
+        CHECK(b.to_vector<double>() == kv.second.to_vector<double>());
+    }
+}
