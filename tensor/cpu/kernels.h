@@ -10,5 +10,12 @@ void register_all_kernels(KernelRegistry& r);
 
 void register_elementwise_kernels(KernelRegistry& r);
 void register_reduce_kernels(KernelRegistry& r);
+void register_softmax_kernels(KernelRegistry& r);
+void register_norm_kernels(KernelRegistry& r);
+void register_matmul_kernels(KernelRegistry& r);
+void register_conv_kernels(KernelRegistry& r);
+void register_pool_kernels(KernelRegistry& r);
+void register_resize_kernels(KernelRegistry& r);
+void register_index_kernels(KernelRegistry& r);
 
 }  // namespace cxr::tensor::cpu
