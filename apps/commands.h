@@ -1,0 +1,10 @@
+// The cxr subcommands. Each takes the arguments after its name and returns the process exit code.
+#pragma once
+
+namespace cxr::apps {
+
+int cmd_demo(int argc, char** argv);
+int cmd_backends(int argc, char** argv);
+int cmd_version(int argc, char** argv);
+
+}  // namespace cxr::apps

@@ -1,0 +1,60 @@
+// cxr — the command-line program. `cxr --help` lists the subcommands; each has its own --help.
+// Errors from the library arrive as cxr::Error: printed on stderr, exit code 1.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "apps/commands.h"
+#include "tensor/error.h"
+
+namespace {
+
+struct Command {
+    const char* name;
+    const char* summary;
+    int (*run)(int, char**);
+};
+
+const std::vector<Command>& commands() {
+    static const std::vector<Command> list = {
+        {"demo", "train a small CNN on a generated image task on the CPU and report its accuracy",
+         cxr::apps::cmd_demo},
+        {"backends", "list the compute backends in this build and the devices present", cxr::apps::cmd_backends},
+        {"version", "print the version, git commit and build flags", cxr::apps::cmd_version},
+    };
+    return list;
+}
+
+void print_help() {
+    std::cout << "usage: cxr <command> [options]\n\n"
+                 "cxr: synthetic chest radiographs and fair classifiers, from scratch in C++/CUDA.\n\ncommands:\n";
+    for (const auto& c : commands()) {
+        std::string n = c.name;
+        std::cout << "  " << n << std::string(12 - n.size(), ' ') << c.summary << "\n";
+    }
+    std::cout << "\nRun `cxr <command> --help` for the options of one command.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+        print_help();
+        return argc < 2 ? 2 : 0;
+    }
+    for (const auto& c : commands()) {
+        if (std::strcmp(argv[1], c.name) != 0) continue;
+        try {
+            return c.run(argc - 2, argv + 2);
+        } catch (const cxr::Error& e) {
+            std::cerr << "cxr " << c.name << ": error: " << e.what() << "\n";
+            return 1;
+        } catch (const std::exception& e) {
+            std::cerr << "cxr " << c.name << ": unexpected error: " << e.what() << "\n";
+            return 1;
+        }
+    }
+    std::cerr << "cxr: unknown command '" << argv[1] << "' (run `cxr --help` for the list)\n";
+    return 2;
+}
