@@ -2,6 +2,9 @@
 #include "tests/support/testing.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <cmath>
 #include <sstream>
 
@@ -141,5 +144,20 @@ std::vector<std::string> Fixtures::names_with_prefix(const std::string& prefix) 
 }
 
 bool gpu_available() { return device_available(DeviceType::CUDA); }
+
+std::string real_data_dir() {
+    namespace fs = std::filesystem;
+    if (const char* env = std::getenv("CXR_REAL_DATA")) return fs::is_directory(env) ? std::string(env) : "";
+    fs::path p = fs::path(CXR_SOURCE_DIR).parent_path() / "shared" / "data";
+    return fs::is_directory(p) ? p.string() : "";
+}
+
+void report_skip(const std::string& why) {
+    const char* code = std::getenv("CXR_SKIP_EXIT_CODE");
+    if (!code) return;
+    std::printf("SKIPPED: %s\n", why.c_str());
+    std::fflush(stdout);
+    std::_Exit(std::atoi(code));
+}
 
 }  // namespace cxr::testing

@@ -56,6 +56,14 @@ private:
 
 bool gpu_available();
 
+// Where the real reference data lives: $CXR_REAL_DATA, else ../shared/data beside the repository; "" if absent.
+std::string real_data_dir();
+
+// Reports a skipped test. Under ctest (CXR_SKIP_EXIT_CODE set by CMake) it prints the reason and ends the process
+// with that code, so ctest lists the test as "Skipped"; in a direct run of cxr_tests it returns and the caller
+// WARNs and returns, so the remaining tests still run.
+void report_skip(const std::string& why);
+
 }  // namespace cxr::testing
 
 #define CXR_EXPECT_CLOSE(actual, expected, atol, rtol)                                    \
@@ -72,10 +80,22 @@ bool gpu_available();
         CHECK(cxr_res_.ok);                                    \
     } while (0)
 
-#define CXR_SKIP_WITHOUT_GPU()                                                            \
-    do {                                                                                  \
-        if (!::cxr::testing::gpu_available()) {                                           \
-            WARN("SKIPPED: no CUDA device on this machine (this [gpu] test did not run)"); \
-            return;                                                                       \
-        }                                                                                 \
+#define CXR_SKIP(why)                           \
+    do {                                        \
+        ::cxr::testing::report_skip(why);       \
+        WARN("SKIPPED: " << (why));             \
+        return;                                 \
+    } while (0)
+
+#define CXR_SKIP_WITHOUT_GPU()                                                          \
+    do {                                                                                \
+        if (!::cxr::testing::gpu_available())                                           \
+            CXR_SKIP("no CUDA device on this machine (this [gpu] test did not run)");   \
+    } while (0)
+
+// Skips a [real-data] test when ../shared/data (or $CXR_REAL_DATA) is absent.
+#define CXR_SKIP_WITHOUT_REAL_DATA()                                                                      \
+    do {                                                                                                  \
+        if (::cxr::testing::real_data_dir().empty())                                                      \
+            CXR_SKIP("real data not found (set CXR_REAL_DATA or place shared/data beside the repository)"); \
     } while (0)
