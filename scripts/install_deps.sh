@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cxr builds with, when any is missing: cmake, g++, libstb-dev, nlohmann-json3-dev,
-# catch2 (v2 API). The CUDA toolkit is not installed here (it comes from NVIDIA's packages on GPU machines);
+# catch2 (v2 API), zlib1g-dev. The CUDA toolkit is not installed here (it comes from NVIDIA's packages on GPU machines);
 # without nvcc cxr builds and runs on the CPU only.
 set -euo pipefail
 
-packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2)
+packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2 zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
