@@ -106,8 +106,9 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
         Tensor g = std::move(grads[n.get()]);
         grads.erase(n.get());
 
-        if (auto leaf = n->leaf.lock()) {
-            if (!g.defined()) continue;
+        if (n->name == "AccumulateGrad") {
+            auto leaf = n->leaf.lock();
+            if (!leaf || !g.defined()) continue;  // the leaf no longer exists: nobody can read its gradient
             Tensor leaf_t(leaf);
             Tensor prev = leaf_t.grad();
             // A fresh buffer on first accumulation, so that .grad never aliases another tensor.

@@ -95,8 +95,14 @@ TensorImpl& Tensor::impl() const {
     return *impl_;
 }
 
-int64_t Tensor::size(int64_t d) const { return sizes()[wrap_dim(d, dim())]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim())]; }
+int64_t Tensor::size(int64_t d) const {
+    CXR_CHECK(dim() > 0, "size(", d, ") of a 0-d tensor: it has no dimensions");
+    return sizes()[wrap_dim(d, dim())];
+}
+int64_t Tensor::stride(int64_t d) const {
+    CXR_CHECK(dim() > 0, "stride(", d, ") of a 0-d tensor: it has no dimensions");
+    return strides()[wrap_dim(d, dim())];
+}
 int64_t Tensor::numel() const { return shape_numel(sizes()); }
 
 bool Tensor::is_contiguous() const {
@@ -160,6 +166,8 @@ void Tensor::set_grad(const Tensor& g) {
         return;
     }
     CXR_CHECK(g.sizes() == sizes(), "grad shape ", shape_str(g.sizes()), " != tensor shape ", shape_str(sizes()));
+    CXR_CHECK(g.dtype() == dtype() && g.device() == device(), "grad of dtype ", dtype_name(g.dtype()), " on ",
+              g.device().str(), " for a tensor of dtype ", dtype_name(dtype()), " on ", device().str());
     impl().grad = g.impl_ptr();
 }
 
@@ -198,11 +206,15 @@ Tensor Tensor::unsqueeze(int64_t d) const { return tensor::unsqueeze(*this, d); 
 Tensor Tensor::flatten(int64_t s, int64_t e) const { return tensor::flatten(*this, s, e); }
 
 Tensor& Tensor::copy_(const Tensor& src) {
+    CXR_CHECK(!(grad_enabled() && requires_grad()),
+              "copy_ into a tensor that requires grad while gradients are recorded; wrap it in NoGradGuard");
     copy_into(*this, src);
     return *this;
 }
 
 Tensor& Tensor::fill_(double value) {
+    CXR_CHECK(!(grad_enabled() && requires_grad()),
+              "fill_ on a tensor that requires grad while gradients are recorded; wrap it in NoGradGuard");
     get_kernel<FillKernel>("fill", device())(*this, value);
     return *this;
 }

@@ -170,10 +170,22 @@ Tensor min_max(const Tensor& a, const Tensor& b, bool is_max) {
 Tensor minimum(const Tensor& a, const Tensor& b) { return min_max(a, b, false); }
 Tensor maximum(const Tensor& a, const Tensor& b) { return min_max(a, b, true); }
 
-Tensor add(const Tensor& a, double b) { return add(a, scalar_like(b, a)); }
-Tensor sub(const Tensor& a, double b) { return sub(a, scalar_like(b, a)); }
-Tensor mul(const Tensor& a, double b) { return mul(a, scalar_like(b, a)); }
-Tensor div(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
+namespace {
+// tensor ∘ scalar. For f16/bf16 tensors the scalar is not rounded to 16 bits first: the op runs in f32 and the
+// result is rounded once (as PyTorch does), so f16(1000) * 1e-8 gives 1e-5, not 0.
+Tensor with_scalar(Tensor (*op)(const Tensor&, const Tensor&), const Tensor& a, double b) {
+    if (a.dtype() == DType::f16 || a.dtype() == DType::bf16) {
+        Tensor a32 = cast(a, DType::f32);
+        return cast(op(a32, scalar_like(b, a32)), a.dtype());
+    }
+    return op(a, scalar_like(b, a));
+}
+}  // namespace
+
+Tensor add(const Tensor& a, double b) { return with_scalar(add, a, b); }
+Tensor sub(const Tensor& a, double b) { return with_scalar(sub, a, b); }
+Tensor mul(const Tensor& a, double b) { return with_scalar(mul, a, b); }
+Tensor div(const Tensor& a, double b) { return with_scalar(div, a, b); }
 
 // ---- unary ----
 namespace {
@@ -275,6 +287,9 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
 }
 Tensor clamp(const Tensor& x, double lo, double hi) {
     CXR_CHECK(!(lo > hi), "clamp: min ", lo, " > max ", hi);
+    auto integral = [](double v) { return std::isfinite(v) && std::floor(v) == v; };
+    if (!is_floating(x.dtype()) && !(integral(lo) && integral(hi)))
+        return clamp(cast(x, DType::f32), lo, hi);  // non-integral or infinite bounds: the result is f32, as torch
     return unary_with_backward_functor("clamp", UnaryOp::clamp, BinaryOp::clamp_backward, x, {lo, hi}, false);
 }
 

@@ -106,6 +106,8 @@ NllParts nll_parts(const char* op, const Tensor& logp, const Tensor& target, con
         logp_last = permute(logp, perm);
     }
     Tensor picked = gather(logp_last, -1, safe_t.unsqueeze(-1)).squeeze(-1);  // [N, d...]
+    // ignored rows contribute exactly 0 (their picked value may be -inf, and -inf * 0 would be NaN)
+    picked = where(ignored, zeros_like(picked), picked);
     if (weight.defined()) {
         Tensor wt = index_select(weight, 0, safe_t.reshape({safe_t.numel()})).reshape(safe_t.sizes());
         p.weight = mul(wt, p.keep);

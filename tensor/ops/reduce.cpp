@@ -100,7 +100,23 @@ Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim)
 }
 
 Tensor std(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim) {
-    return sqrt(var(x, dims, correction, keepdim));
+    CXR_CHECK(is_floating(x.dtype()), "std needs a floating tensor, got ", dtype_name(x.dtype()));
+    ReducePlan p = plan_reduce(x, dims, keepdim);
+    Tensor out;
+    {
+        NoGradGuard ng;
+        out = sqrt(var(x, dims, correction, keepdim));
+    }
+    // dσ/dx = (x - m) / ((n - c) σ); where σ = 0 (a constant slice) the gradient is 0, as torch defines it.
+    const double denom = std::max<double>((double)(p.n - correction), 0.0);
+    return record("std", out, {x}, [x = x.detach(), out = out.detach(), p, dims, denom](const Tensor& g)
+                      -> std::vector<Tensor> {
+        Tensor sigma = out.reshape(p.keep_shape);
+        Tensor centred = sub(x, mean(x, dims, true));
+        Tensor safe_sigma = where(eq(sigma, 0.0), ones_like(sigma), sigma);
+        Tensor gx = div(mul(g.reshape(p.keep_shape), centred), mul(safe_sigma, denom));
+        return {where(eq(sigma, 0.0), zeros_like(gx), gx)};
+    });
 }
 
 Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {

@@ -168,6 +168,7 @@ Tensor expand(const Tensor& x, const Shape& sizes) {
             continue;
         }
         int64_t src = x.size(i - lead);
+        CXR_CHECK(sizes[i] >= -1, "expand: invalid size ", sizes[i], " in ", shape_str(sizes));
         int64_t want = sizes[i] == -1 ? src : sizes[i];
         CXR_CHECK(src == want || src == 1, "expand: cannot expand ", shape_str(x.sizes()), " to ", shape_str(sizes));
         out_sizes[i] = want;
@@ -254,6 +255,7 @@ Tensor to_device(const Tensor& x, Device device) {
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     CXR_CHECK(!xs.empty(), "cat: empty list of tensors");
     const Tensor& first = xs[0];
+    CXR_CHECK(first.dim() > 0, "cat: zero-dimensional tensors cannot be concatenated (use stack)");
     dim = wrap_dim(dim, first.dim());
     DType dt = first.dtype();
     Shape sizes = first.sizes();
@@ -320,6 +322,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
     dim = wrap_dim(dim, x.dim());
     std::vector<int64_t> sizes;
     for (int64_t at = 0; at < x.size(dim); at += split_size) sizes.push_back(std::min(split_size, x.size(dim) - at));
+    if (sizes.empty()) sizes.push_back(0);  // an empty dim splits into one empty piece, as torch
     return split_sizes(x, sizes, dim);
 }
 
