@@ -8,8 +8,6 @@
 
 #include <cmath>
 #include <limits>
-#include <map>
-#include <set>
 
 #include "tensor/backend.h"
 #include "tensor/ops/attention.h"
@@ -21,21 +19,14 @@
 #include "tensor/ops/view.h"
 
 using namespace cxr::tensor;
-using cxr::testing::FixtureFn;
 using cxr::testing::Fixtures;
-using cxr::testing::Tol;
+using cxr::testing::FixtureTable;
 using Inputs = std::vector<Tensor>;
 
 namespace {
 
-struct AttentionCase {
-    FixtureFn fn;
-    Tol f64{1e-10, 1e-8};
-    Tol f32{2e-5, 2e-5};
-};
-
-std::map<std::string, AttentionCase> attention_cases(const Fixtures& fx) {
-    std::map<std::string, AttentionCase> c;
+FixtureTable attention_cases(const Fixtures& fx) {
+    FixtureTable c;
     auto plain = [](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); };
     auto causal = [](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], Tensor(), true); };
     auto masked = [](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); };
@@ -59,15 +50,6 @@ std::map<std::string, AttentionCase> attention_cases(const Fixtures& fx) {
     return c;
 }
 
-std::set<std::string> fixture_case_names(const Fixtures& fx) {
-    std::set<std::string> names;
-    const std::string suffix = ".out";
-    for (const std::string& n : fx.names_with_prefix(""))
-        if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-            names.insert(n.substr(0, n.size() - suffix.size()));
-    return names;
-}
-
 Tensor leaf(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
     return cxr::testing::random_input(shape, seed, lo, hi).set_requires_grad();
 }
@@ -79,26 +61,14 @@ Tensor bool_mask(const std::vector<double>& v, const Shape& shape) {
 
 }  // namespace
 
-TEST_CASE("attention: every PyTorch fixture case has a C++ counterpart and vice versa", "[cpu][attention]") {
+TEST_CASE("attention: PyTorch fixtures in f64 (outputs and gradients by name)", "[cpu][attention]") {
     Fixtures fx("attention");
-    auto cases = attention_cases(fx);
-    std::set<std::string> in_file = fixture_case_names(fx);
-    for (const auto& n : in_file) {
-        INFO("fixture case " << n << " has no C++ entry");
-        CHECK(cases.count(n) == 1);
-    }
-    for (const auto& kv : cases) {
-        INFO("C++ case " << kv.first << " is missing from the fixture file");
-        CHECK(in_file.count(kv.first) == 1);
-    }
+    cxr::testing::run_fixture_table(fx, attention_cases(fx), DType::f64);
 }
 
-TEST_CASE("attention: PyTorch fixtures in f64 and f32", "[cpu][attention]") {
+TEST_CASE("attention: PyTorch fixtures run in f32 against the f64 reference", "[cpu][attention]") {
     Fixtures fx("attention");
-    for (const auto& kv : attention_cases(fx)) {
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second.fn, DType::f64, kv.second.f64);
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second.fn, DType::f32, kv.second.f32);
-    }
+    cxr::testing::run_fixture_table(fx, attention_cases(fx), DType::f32);
 }
 
 TEST_CASE("attention: f64 gradchecks over q, k, v and masks", "[cpu][attention]") {

@@ -6,9 +6,6 @@
 #include "tests/support/testing.h"
 #include "tests/tensor/fixture_case.h"
 
-#include <map>
-#include <set>
-
 #include "tensor/backend.h"
 #include "tensor/ops/creation.h"
 #include "tensor/ops/elementwise.h"
@@ -16,45 +13,37 @@
 #include "tensor/ops/view.h"
 
 using namespace cxr::tensor;
-using cxr::testing::FixtureFn;
-using cxr::testing::Tol;
+using cxr::testing::FixtureTable;
 using Inputs = std::vector<Tensor>;
 
 namespace {
 
-std::map<std::string, FixtureFn> index_cases() {
-    std::map<std::string, FixtureFn> c;
-    c["index_select_d0_dup"] = [](const Inputs& x) { return index_select(x[0], 0, x[1]); };
-    c["index_select_d1"] = [](const Inputs& x) { return index_select(x[0], 1, x[1]); };
-    c["index_select_dm1_i32"] = [](const Inputs& x) { return index_select(x[0], -1, x[1]); };
-    c["index_select_transposed"] = [](const Inputs& x) { return index_select(x[0].transpose(0, 1), 1, x[1]); };
-    c["index_select_sliced"] = [](const Inputs& x) { return index_select(x[0].narrow(1, 1, 4), 0, x[1]); };
-    c["index_add_d0_dup"] = [](const Inputs& x) { return index_add(x[0], 0, x[1], x[2]); };
-    c["index_add_d1"] = [](const Inputs& x) { return index_add(x[0], 1, x[1], x[2]); };
-    c["gather_d1"] = [](const Inputs& x) { return gather(x[0], 1, x[1]); };
-    c["gather_d0_smaller"] = [](const Inputs& x) { return gather(x[0], 0, x[1]); };
-    c["gather_dm1_transposed"] = [](const Inputs& x) { return gather(x[0].transpose(0, 1), -1, x[1]); };
-    c["scatter_add_d0"] = [](const Inputs& x) { return scatter_add(x[0], 0, x[1], x[2]); };
-    c["scatter_add_d1_larger_src"] = [](const Inputs& x) { return scatter_add(x[0], 1, x[1], x[2]); };
-    c["embedding_dup"] = [](const Inputs& x) { return embedding(x[0], x[1]); };
-    c["embedding_pad"] = [](const Inputs& x) { return embedding(x[0], x[1], 2); };
-    c["embedding_pad_neg"] = [](const Inputs& x) { return embedding(x[0], x[1], -1); };
-    c["embedding_3d_index"] = [](const Inputs& x) { return embedding(x[0], x[1]); };
-    c["masked_fill_bcast"] = [](const Inputs& x) { return masked_fill(x[0], x[1], -1.5); };
-    c["masked_fill_full"] = [](const Inputs& x) { return masked_fill(x[0], x[1], 0.0); };
-    c["masked_fill_transposed"] = [](const Inputs& x) { return masked_fill(x[0].transpose(0, 1), x[1], 2.25); };
-    c["one_hot_5"] = [](const Inputs& x) { return one_hot(x[0], 5); };
-    c["one_hot_infer"] = [](const Inputs& x) { return one_hot(x[0]); };
+FixtureTable index_cases() {
+    FixtureTable c;
+    c["index_select_d0_dup"] = {[](const Inputs& x) { return index_select(x[0], 0, x[1]); }};
+    c["index_select_d1"] = {[](const Inputs& x) { return index_select(x[0], 1, x[1]); }};
+    c["index_select_dm1_i32"] = {[](const Inputs& x) { return index_select(x[0], -1, x[1]); }};
+    c["index_select_transposed"] = {[](const Inputs& x) { return index_select(x[0].transpose(0, 1), 1, x[1]); }};
+    c["index_select_sliced"] = {[](const Inputs& x) { return index_select(x[0].narrow(1, 1, 4), 0, x[1]); }};
+    c["index_add_d0_dup"] = {[](const Inputs& x) { return index_add(x[0], 0, x[1], x[2]); }};
+    c["index_add_d1"] = {[](const Inputs& x) { return index_add(x[0], 1, x[1], x[2]); }};
+    c["gather_d1"] = {[](const Inputs& x) { return gather(x[0], 1, x[1]); }};
+    c["gather_d0_smaller"] = {[](const Inputs& x) { return gather(x[0], 0, x[1]); }};
+    c["gather_dm1_transposed"] = {[](const Inputs& x) { return gather(x[0].transpose(0, 1), -1, x[1]); }};
+    c["scatter_add_d0"] = {[](const Inputs& x) { return scatter_add(x[0], 0, x[1], x[2]); }};
+    c["scatter_add_d1_larger_src"] = {[](const Inputs& x) { return scatter_add(x[0], 1, x[1], x[2]); }};
+    c["embedding_dup"] = {[](const Inputs& x) { return embedding(x[0], x[1]); }};
+    c["embedding_pad"] = {[](const Inputs& x) { return embedding(x[0], x[1], 2); }};
+    c["embedding_pad_neg"] = {[](const Inputs& x) { return embedding(x[0], x[1], -1); }};
+    c["embedding_3d_index"] = {[](const Inputs& x) { return embedding(x[0], x[1]); }};
+    c["masked_fill_bcast"] = {[](const Inputs& x) { return masked_fill(x[0], x[1], -1.5); }};
+    c["masked_fill_full"] = {[](const Inputs& x) { return masked_fill(x[0], x[1], 0.0); }};
+    c["masked_fill_transposed"] = {[](const Inputs& x) { return masked_fill(x[0].transpose(0, 1), x[1], 2.25); }};
+    c["one_hot_5"] = {[](const Inputs& x) { return one_hot(x[0], 5); }};
+    c["one_hot_infer"] = {[](const Inputs& x) { return one_hot(x[0]); }};
+    // pure data movement and exact sums of at most a few terms: f64 matches to rounding (f32: the default)
+    for (auto& kv : c) kv.second.f64 = {1e-12, 1e-12};
     return c;
-}
-
-std::set<std::string> fixture_case_names(const cxr::testing::Fixtures& fx) {
-    std::set<std::string> names;
-    const std::string suffix = ".out";
-    for (const std::string& n : fx.names_with_prefix(""))
-        if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-            names.insert(n.substr(0, n.size() - suffix.size()));
-    return names;
 }
 
 Tensor leaf(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
@@ -65,31 +54,12 @@ Tensor i64s(const std::vector<int64_t>& v, const Shape& shape) { return from_vec
 
 }  // namespace
 
-TEST_CASE("index: every PyTorch fixture case has a C++ counterpart and vice versa", "[cpu][index]") {
-    cxr::testing::Fixtures fx("index");
-    auto cases = index_cases();
-    std::set<std::string> in_file = fixture_case_names(fx);
-    for (const auto& n : in_file) {
-        INFO("fixture case " << n << " has no C++ entry");
-        CHECK(cases.count(n) == 1);
-    }
-    for (const auto& kv : cases) {
-        INFO("C++ case " << kv.first << " is missing from the fixture file");
-        CHECK(in_file.count(kv.first) == 1);
-    }
-}
-
 TEST_CASE("index: PyTorch fixtures in f64 (outputs and gradients by name)", "[cpu][index]") {
-    cxr::testing::Fixtures fx("index");
-    // pure data movement and exact sums of at most a few terms: f64 matches to rounding
-    for (const auto& kv : index_cases())
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second, DType::f64, Tol{1e-12, 1e-12});
+    cxr::testing::run_fixture_table("index", index_cases(), DType::f64);
 }
 
 TEST_CASE("index: PyTorch fixtures run in f32 against the f64 reference", "[cpu][index]") {
-    cxr::testing::Fixtures fx("index");
-    for (const auto& kv : index_cases())
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second, DType::f32, cxr::testing::f32_tol());
+    cxr::testing::run_fixture_table("index", index_cases(), DType::f32);
 }
 
 // ---------------------------------------------------------------- gradchecks (f64 central differences)

@@ -8,7 +8,6 @@
 
 #include <cmath>
 #include <map>
-#include <set>
 
 #include "tensor/backend.h"
 #include "tensor/ops/creation.h"
@@ -18,17 +17,10 @@
 #include "tensor/ops/view.h"
 
 using namespace cxr::tensor;
-using cxr::testing::FixtureFn;
-using cxr::testing::Tol;
+using cxr::testing::FixtureTable;
 using Inputs = std::vector<Tensor>;
 
 namespace {
-
-struct LossCase {
-    FixtureFn fn;
-    Tol f64{1e-10, 1e-8};
-    Tol f32{2e-5, 2e-5};
-};
 
 const std::map<std::string, Reduction>& reductions() {
     static const std::map<std::string, Reduction> r = {
@@ -36,8 +28,8 @@ const std::map<std::string, Reduction>& reductions() {
     return r;
 }
 
-std::map<std::string, LossCase> loss_cases() {
-    std::map<std::string, LossCase> c;
+FixtureTable loss_cases() {
+    FixtureTable c;
     for (const auto& kv : reductions()) {
         const std::string n = kv.first;
         const Reduction r = kv.second;
@@ -78,15 +70,6 @@ std::map<std::string, LossCase> loss_cases() {
     return c;
 }
 
-std::set<std::string> fixture_case_names(const cxr::testing::Fixtures& fx) {
-    std::set<std::string> names;
-    const std::string suffix = ".out";
-    for (const std::string& n : fx.names_with_prefix(""))
-        if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-            names.insert(n.substr(0, n.size() - suffix.size()));
-    return names;
-}
-
 Tensor leaf(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
     return cxr::testing::random_input(shape, seed, lo, hi).set_requires_grad();
 }
@@ -97,30 +80,12 @@ const Reduction kAll[] = {Reduction::none, Reduction::mean, Reduction::sum};
 
 }  // namespace
 
-TEST_CASE("loss: every PyTorch fixture case has a C++ counterpart and vice versa", "[cpu][loss]") {
-    cxr::testing::Fixtures fx("loss");
-    auto cases = loss_cases();
-    std::set<std::string> in_file = fixture_case_names(fx);
-    for (const auto& n : in_file) {
-        INFO("fixture case " << n << " has no C++ entry");
-        CHECK(cases.count(n) == 1);
-    }
-    for (const auto& kv : cases) {
-        INFO("C++ case " << kv.first << " is missing from the fixture file");
-        CHECK(in_file.count(kv.first) == 1);
-    }
-}
-
 TEST_CASE("loss: PyTorch fixtures in f64 (outputs and gradients by name)", "[cpu][loss]") {
-    cxr::testing::Fixtures fx("loss");
-    for (const auto& kv : loss_cases())
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second.fn, DType::f64, kv.second.f64);
+    cxr::testing::run_fixture_table("loss", loss_cases(), DType::f64);
 }
 
 TEST_CASE("loss: PyTorch fixtures run in f32 against the f64 reference", "[cpu][loss]") {
-    cxr::testing::Fixtures fx("loss");
-    for (const auto& kv : loss_cases())
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second.fn, DType::f32, kv.second.f32);
+    cxr::testing::run_fixture_table("loss", loss_cases(), DType::f32);
 }
 
 // ---------------------------------------------------------------- gradchecks (f64 central differences)

@@ -4,7 +4,7 @@
 // operands, 1-d promotion, linear, baddbmm); fast vs reference agreement; argument errors; f16 inputs; and the
 // loud failure of a CUDA tensor when no CUDA kernel is registered.
 #include "tests/support/testing.h"
-#include "tests/tensor/fixture_table.h"
+#include "tests/tensor/fixture_case.h"
 
 #include "tensor/backend.h"
 #include "tensor/ops/creation.h"

@@ -8,7 +8,6 @@
 
 #include <cmath>
 #include <map>
-#include <set>
 
 #include "tensor/backend.h"
 #include "tensor/ops/creation.h"
@@ -17,17 +16,10 @@
 #include "tensor/ops/view.h"
 
 using namespace cxr::tensor;
-using cxr::testing::FixtureFn;
-using cxr::testing::Tol;
+using cxr::testing::FixtureTable;
 using Inputs = std::vector<Tensor>;
 
 namespace {
-
-struct ReduceCase {
-    FixtureFn fn;
-    Tol f64{1e-10, 1e-8};
-    Tol f32{2e-5, 2e-5};
-};
 
 // The dims variants of the Python script: "d1" -> {1}, "dm1" -> {-1}, "d02" -> {0, 2}, "all" -> {} (every dim).
 const std::map<std::string, Shape>& dim_specs() {
@@ -35,8 +27,8 @@ const std::map<std::string, Shape>& dim_specs() {
     return specs;
 }
 
-std::map<std::string, ReduceCase> reduce_cases() {
-    std::map<std::string, ReduceCase> c;
+FixtureTable reduce_cases() {
+    FixtureTable c;
     using Op = std::function<Tensor(const Tensor&, const Shape&, bool)>;
     const std::map<std::string, Op> simple = {
         {"sum", [](const Tensor& t, const Shape& d, bool k) { return sum(t, d, k); }},
@@ -76,6 +68,7 @@ std::map<std::string, ReduceCase> reduce_cases() {
     c["amax_ties_d1"] = {[](const Inputs& x) { return amax(x[0], {1}); }};
     c["amin_ties_d0"] = {[](const Inputs& x) { return amin(x[0], {0}); }};
     c["amax_ties_all"] = {[](const Inputs& x) { return amax(x[0]); }};
+    // argmax/argmin of random values: no near-ties in these inputs, so f32 picks the same index
     c["argmax_d1"] = {[](const Inputs& x) { return argmax(x[0], 1); }};
     c["argmax_d2_keep"] = {[](const Inputs& x) { return argmax(x[0], 2, true); }};
     c["argmin_d0"] = {[](const Inputs& x) { return argmin(x[0], 0); }};
@@ -89,47 +82,18 @@ std::map<std::string, ReduceCase> reduce_cases() {
     return c;
 }
 
-std::set<std::string> fixture_case_names(const cxr::testing::Fixtures& fx) {
-    std::set<std::string> names;
-    const std::string suffix = ".out";
-    for (const std::string& n : fx.names_with_prefix(""))
-        if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-            names.insert(n.substr(0, n.size() - suffix.size()));
-    return names;
-}
-
 Tensor leaf(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
     return cxr::testing::random_input(shape, seed, lo, hi).set_requires_grad();
 }
 
 }  // namespace
 
-TEST_CASE("reduce: every PyTorch fixture case has a C++ counterpart and vice versa", "[cpu][reduce]") {
-    cxr::testing::Fixtures fx("reduce");
-    auto cases = reduce_cases();
-    std::set<std::string> in_file = fixture_case_names(fx);
-    for (const auto& n : in_file) {
-        INFO("fixture case " << n << " has no C++ entry");
-        CHECK(cases.count(n) == 1);
-    }
-    for (const auto& kv : cases) {
-        INFO("C++ case " << kv.first << " is missing from the fixture file");
-        CHECK(in_file.count(kv.first) == 1);
-    }
-}
-
 TEST_CASE("reduce: PyTorch fixtures in f64 (outputs and gradients by name)", "[cpu][reduce]") {
-    cxr::testing::Fixtures fx("reduce");
-    for (const auto& kv : reduce_cases())
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second.fn, DType::f64, kv.second.f64);
+    cxr::testing::run_fixture_table("reduce", reduce_cases(), DType::f64);
 }
 
 TEST_CASE("reduce: PyTorch fixtures run in f32 against the f64 reference", "[cpu][reduce]") {
-    cxr::testing::Fixtures fx("reduce");
-    for (const auto& kv : reduce_cases()) {
-        // argmax/argmin of random values: no near-ties in these inputs, so f32 picks the same index
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second.fn, DType::f32, kv.second.f32);
-    }
+    cxr::testing::run_fixture_table("reduce", reduce_cases(), DType::f32);
 }
 
 // ---------------------------------------------------------------- gradchecks (f64 central differences)

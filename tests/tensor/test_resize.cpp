@@ -4,7 +4,7 @@
 // (non-contiguous inputs, negative pads); integer inputs; argument errors; and the loud failure of a CUDA tensor
 // when no CUDA kernel is registered.
 #include "tests/support/testing.h"
-#include "tests/tensor/fixture_table.h"
+#include "tests/tensor/fixture_case.h"
 
 #include "tensor/backend.h"
 #include "tensor/ops/creation.h"

@@ -7,7 +7,6 @@
 
 #include <cmath>
 #include <map>
-#include <set>
 
 #include "tensor/backend.h"
 #include "tensor/ops/creation.h"
@@ -17,20 +16,13 @@
 #include "tensor/ops/view.h"
 
 using namespace cxr::tensor;
-using cxr::testing::FixtureFn;
-using cxr::testing::Tol;
+using cxr::testing::FixtureTable;
 using Inputs = std::vector<Tensor>;
 
 namespace {
 
-struct SoftmaxCase {
-    FixtureFn fn;
-    Tol f64{1e-10, 1e-8};
-    Tol f32{2e-5, 2e-5};
-};
-
-std::map<std::string, SoftmaxCase> softmax_cases() {
-    std::map<std::string, SoftmaxCase> c;
+FixtureTable softmax_cases() {
+    FixtureTable c;
     using Op = Tensor (*)(const Tensor&, int64_t);
     const std::map<std::string, Op> ops = {{"softmax", softmax}, {"log_softmax", log_softmax}};
     for (const auto& op : ops) {
@@ -49,41 +41,18 @@ std::map<std::string, SoftmaxCase> softmax_cases() {
     return c;
 }
 
-std::set<std::string> fixture_case_names(const cxr::testing::Fixtures& fx) {
-    std::set<std::string> names;
-    const std::string suffix = ".out";
-    for (const std::string& n : fx.names_with_prefix(""))
-        if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-            names.insert(n.substr(0, n.size() - suffix.size()));
-    return names;
-}
-
 Tensor leaf(const Shape& shape, uint64_t seed, double lo = -2.0, double hi = 2.0) {
     return cxr::testing::random_input(shape, seed, lo, hi).set_requires_grad();
 }
 
 }  // namespace
 
-TEST_CASE("softmax: every PyTorch fixture case has a C++ counterpart and vice versa", "[cpu][softmax]") {
-    cxr::testing::Fixtures fx("softmax");
-    auto cases = softmax_cases();
-    std::set<std::string> in_file = fixture_case_names(fx);
-    for (const auto& n : in_file) {
-        INFO("fixture case " << n << " has no C++ entry");
-        CHECK(cases.count(n) == 1);
-    }
-    for (const auto& kv : cases) {
-        INFO("C++ case " << kv.first << " is missing from the fixture file");
-        CHECK(in_file.count(kv.first) == 1);
-    }
+TEST_CASE("softmax: PyTorch fixtures in f64 (outputs and gradients by name)", "[cpu][softmax]") {
+    cxr::testing::run_fixture_table("softmax", softmax_cases(), DType::f64);
 }
 
-TEST_CASE("softmax: PyTorch fixtures in f64 and f32", "[cpu][softmax]") {
-    cxr::testing::Fixtures fx("softmax");
-    for (const auto& kv : softmax_cases()) {
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second.fn, DType::f64, kv.second.f64);
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second.fn, DType::f32, kv.second.f32);
-    }
+TEST_CASE("softmax: PyTorch fixtures run in f32 against the f64 reference", "[cpu][softmax]") {
+    cxr::testing::run_fixture_table("softmax", softmax_cases(), DType::f32);
 }
 
 TEST_CASE("softmax: f64 gradchecks over every dim, odd sizes and non-contiguous inputs", "[cpu][softmax]") {

@@ -5,16 +5,13 @@
 #include "tests/support/testing.h"
 #include "tests/tensor/fixture_case.h"
 
-#include <map>
-#include <set>
-
 #include "tensor/ops/creation.h"
 #include "tensor/ops/elementwise.h"
 #include "tensor/ops/reduce.h"
 #include "tensor/ops/view.h"
 
 using namespace cxr::tensor;
-using cxr::testing::FixtureFn;
+using cxr::testing::FixtureTable;
 using Inputs = std::vector<Tensor>;
 
 namespace {
@@ -26,56 +23,53 @@ Tensor pieces_weighted(const std::vector<Tensor>& pieces) {
     return cat(flat, 0);
 }
 
-std::map<std::string, FixtureFn> view_cases() {
-    std::map<std::string, FixtureFn> c;
-    c["reshape"] = [](const Inputs& x) { return reshape(x[0], {6, 5}); };
-    c["reshape_infer"] = [](const Inputs& x) { return reshape(x[0], {5, -1, 2}); };
-    c["reshape_transposed"] = [](const Inputs& x) { return reshape(x[0].transpose(0, 2), {-1, 10}); };
-    c["view"] = [](const Inputs& x) { return view(x[0], {2, 15}); };
-    c["view_narrowed"] = [](const Inputs& x) { return view(x[0].narrow(2, 1, 5), {6, 5}); };
-    c["permute"] = [](const Inputs& x) { return permute(x[0], {2, 0, 1}); };
-    c["permute_neg"] = [](const Inputs& x) { return permute(x[0], {-1, -3, -2}); };
-    c["transpose"] = [](const Inputs& x) { return transpose(x[0], 0, 2); };
-    c["transpose_neg"] = [](const Inputs& x) { return transpose(x[0], -1, 1); };
-    c["slice_step"] = [](const Inputs& x) { return slice(x[0], 2, 1, 5, 2); };
-    c["slice_neg_start"] = [](const Inputs& x) { return slice(x[0], 2, -4, INT64_MAX, 3); };
-    c["slice_neg_end"] = [](const Inputs& x) { return slice(slice(x[0], 0, 0, -1), 2, 2, -2); };
-    c["slice_transposed"] = [](const Inputs& x) {
+FixtureTable view_cases() {
+    FixtureTable c;
+    c["reshape"] = {[](const Inputs& x) { return reshape(x[0], {6, 5}); }};
+    c["reshape_infer"] = {[](const Inputs& x) { return reshape(x[0], {5, -1, 2}); }};
+    c["reshape_transposed"] = {[](const Inputs& x) { return reshape(x[0].transpose(0, 2), {-1, 10}); }};
+    c["view"] = {[](const Inputs& x) { return view(x[0], {2, 15}); }};
+    c["view_narrowed"] = {[](const Inputs& x) { return view(x[0].narrow(2, 1, 5), {6, 5}); }};
+    c["permute"] = {[](const Inputs& x) { return permute(x[0], {2, 0, 1}); }};
+    c["permute_neg"] = {[](const Inputs& x) { return permute(x[0], {-1, -3, -2}); }};
+    c["transpose"] = {[](const Inputs& x) { return transpose(x[0], 0, 2); }};
+    c["transpose_neg"] = {[](const Inputs& x) { return transpose(x[0], -1, 1); }};
+    c["slice_step"] = {[](const Inputs& x) { return slice(x[0], 2, 1, 5, 2); }};
+    c["slice_neg_start"] = {[](const Inputs& x) { return slice(x[0], 2, -4, INT64_MAX, 3); }};
+    c["slice_neg_end"] = {[](const Inputs& x) { return slice(slice(x[0], 0, 0, -1), 2, 2, -2); }};
+    c["slice_transposed"] = {[](const Inputs& x) {
         return slice(slice(x[0].transpose(0, 2), 1, 0, INT64_MAX, 2), 2, 1, INT64_MAX);
-    };
-    c["select"] = [](const Inputs& x) { return select(x[0], 1, 2); };
-    c["select_neg"] = [](const Inputs& x) { return select(x[0], -1, -1); };
-    c["narrow"] = [](const Inputs& x) { return narrow(x[0], 2, 1, 4); };
-    c["narrow_transposed"] = [](const Inputs& x) { return narrow(x[0].transpose(0, 2), 2, 1, 3); };
-    c["expand"] = [](const Inputs& x) { return expand(x[0], {2, 3, 4, 5}); };
-    c["expand_keep"] = [](const Inputs& x) { return expand(x[0], {-1, 4, -1}); };
-    c["squeeze_dim"] = [](const Inputs& x) { return squeeze(x[0], 1); };
-    c["squeeze_all"] = [](const Inputs& x) { return squeeze(x[0]); };
-    c["unsqueeze"] = [](const Inputs& x) { return unsqueeze(x[0], 1); };
-    c["unsqueeze_end"] = [](const Inputs& x) { return unsqueeze(x[0], -1); };
-    c["flatten"] = [](const Inputs& x) { return flatten(x[0]); };
-    c["flatten_1"] = [](const Inputs& x) { return flatten(x[0], 1); };
-    c["flatten_transposed"] = [](const Inputs& x) { return flatten(x[0].transpose(0, 2), 0, 1); };
-    c["contiguous_transposed"] = [](const Inputs& x) { return contiguous(x[0].transpose(0, 2)); };
-    c["cat_dim1"] = [](const Inputs& x) { return cat({x[0], x[1], x[2]}, 1); };
-    c["cat_neg_dim_transposed"] = [](const Inputs& x) { return cat({x[0], x[1].transpose(0, 2)}, -1); };
-    c["stack_dim0"] = [](const Inputs& x) { return stack({x[0], x[1], x[2]}, 0); };
-    c["stack_dim_last"] = [](const Inputs& x) { return stack({x[0], x[1].transpose(0, 1)}, -1); };
-    c["split_equal"] = [](const Inputs& x) { return pieces_weighted(split(x[0], 2, 1)); };
-    c["split_sizes"] = [](const Inputs& x) { return pieces_weighted(split_sizes(x[0], {1, 3, 1}, 2)); };
-    c["chunk"] = [](const Inputs& x) { return pieces_weighted(chunk(x[0], 3, 2)); };
-    c["chunk_uneven"] = [](const Inputs& x) { return pieces_weighted(chunk(x[0], 4, 2)); };
-    c["chunk_transposed"] = [](const Inputs& x) { return pieces_weighted(chunk(x[0].transpose(0, 2), 2, 0)); };
+    }};
+    c["select"] = {[](const Inputs& x) { return select(x[0], 1, 2); }};
+    c["select_neg"] = {[](const Inputs& x) { return select(x[0], -1, -1); }};
+    c["narrow"] = {[](const Inputs& x) { return narrow(x[0], 2, 1, 4); }};
+    c["narrow_transposed"] = {[](const Inputs& x) { return narrow(x[0].transpose(0, 2), 2, 1, 3); }};
+    c["expand"] = {[](const Inputs& x) { return expand(x[0], {2, 3, 4, 5}); }};
+    c["expand_keep"] = {[](const Inputs& x) { return expand(x[0], {-1, 4, -1}); }};
+    c["squeeze_dim"] = {[](const Inputs& x) { return squeeze(x[0], 1); }};
+    c["squeeze_all"] = {[](const Inputs& x) { return squeeze(x[0]); }};
+    c["unsqueeze"] = {[](const Inputs& x) { return unsqueeze(x[0], 1); }};
+    c["unsqueeze_end"] = {[](const Inputs& x) { return unsqueeze(x[0], -1); }};
+    c["flatten"] = {[](const Inputs& x) { return flatten(x[0]); }};
+    c["flatten_1"] = {[](const Inputs& x) { return flatten(x[0], 1); }};
+    c["flatten_transposed"] = {[](const Inputs& x) { return flatten(x[0].transpose(0, 2), 0, 1); }};
+    c["contiguous_transposed"] = {[](const Inputs& x) { return contiguous(x[0].transpose(0, 2)); }};
+    c["cat_dim1"] = {[](const Inputs& x) { return cat({x[0], x[1], x[2]}, 1); }};
+    c["cat_neg_dim_transposed"] = {[](const Inputs& x) { return cat({x[0], x[1].transpose(0, 2)}, -1); }};
+    c["stack_dim0"] = {[](const Inputs& x) { return stack({x[0], x[1], x[2]}, 0); }};
+    c["stack_dim_last"] = {[](const Inputs& x) { return stack({x[0], x[1].transpose(0, 1)}, -1); }};
+    c["split_equal"] = {[](const Inputs& x) { return pieces_weighted(split(x[0], 2, 1)); }};
+    c["split_sizes"] = {[](const Inputs& x) { return pieces_weighted(split_sizes(x[0], {1, 3, 1}, 2)); }};
+    c["chunk"] = {[](const Inputs& x) { return pieces_weighted(chunk(x[0], 3, 2)); }};
+    c["chunk_uneven"] = {[](const Inputs& x) { return pieces_weighted(chunk(x[0], 4, 2)); }};
+    c["chunk_transposed"] = {[](const Inputs& x) { return pieces_weighted(chunk(x[0].transpose(0, 2), 2, 0)); }};
+    // views only move values: outputs are exact in f64; gradients of expand are sums whose order may differ
+    // from PyTorch's (a few ulp); in f32 everything is the f64 value rounded (a few roundings at most)
+    for (auto& kv : c) {
+        kv.second.f64 = {0.0, 1e-15};
+        kv.second.f32 = {0.0, 4e-7};
+    }
     return c;
-}
-
-std::set<std::string> fixture_case_names(const cxr::testing::Fixtures& fx) {
-    std::set<std::string> names;
-    const std::string suffix = ".out";
-    for (const std::string& n : fx.names_with_prefix(""))
-        if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-            names.insert(n.substr(0, n.size() - suffix.size()));
-    return names;
 }
 
 Tensor leaf(const Shape& shape, uint64_t seed) {
@@ -84,28 +78,12 @@ Tensor leaf(const Shape& shape, uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("view: every PyTorch fixture case has a C++ counterpart and vice versa", "[cpu][view]") {
-    cxr::testing::Fixtures fx("view");
-    auto cases = view_cases();
-    std::set<std::string> in_file = fixture_case_names(fx);
-    for (const auto& n : in_file) {
-        INFO("fixture case " << n << " has no C++ entry");
-        CHECK(cases.count(n) == 1);
-    }
-    for (const auto& kv : cases) {
-        INFO("C++ case " << kv.first << " is missing from the fixture file");
-        CHECK(in_file.count(kv.first) == 1);
-    }
+TEST_CASE("view: PyTorch fixtures in f64 (outputs and gradients by name)", "[cpu][view]") {
+    cxr::testing::run_fixture_table("view", view_cases(), DType::f64);
 }
 
-TEST_CASE("view: PyTorch fixtures in f64 and f32 (outputs and gradients by name)", "[cpu][view]") {
-    cxr::testing::Fixtures fx("view");
-    for (const auto& kv : view_cases()) {
-        // views only move values: outputs are exact in f64; gradients of expand are sums whose order may differ
-        // from PyTorch's (a few ulp); in f32 everything is the f64 value rounded (a few roundings at most)
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second, DType::f64, {0.0, 1e-15});
-        cxr::testing::check_fixture_case(fx, kv.first, kv.second, DType::f32, {0.0, 4e-7});
-    }
+TEST_CASE("view: PyTorch fixtures run in f32 against the f64 reference", "[cpu][view]") {
+    cxr::testing::run_fixture_table("view", view_cases(), DType::f32);
 }
 
 // ---------------------------------------------------------------- gradchecks (f64 central differences)
