@@ -6,5 +6,6 @@ namespace cxr::apps {
 int cmd_demo(int argc, char** argv);
 int cmd_backends(int argc, char** argv);
 int cmd_version(int argc, char** argv);
+int cmd_evaluate(int argc, char** argv);
 
 }  // namespace cxr::apps

@@ -22,6 +22,8 @@ const std::vector<Command>& commands() {
          cxr::apps::cmd_demo},
         {"backends", "list the compute backends in this build and the devices present", cxr::apps::cmd_backends},
         {"version", "print the version, git commit and build flags", cxr::apps::cmd_version},
+        {"evaluate", "AUROC/AUPRC with bootstrap CIs, fairness gaps and model comparisons from predictions",
+         cxr::apps::cmd_evaluate},
     };
     return list;
 }
