@@ -1,0 +1,146 @@
+// Checkpoints (nn/checkpoint.h): round trip of weights, optimizer state and meta; strict loading errors that name
+// the key; refusal of incomplete or mixed saves; the PyTorch-readable weights file.
+#include "tests/support/testing.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "nn/checkpoint.h"
+#include "nn/layers.h"
+#include "nn/optim.h"
+#include "tensor/generator.h"
+#include "tensor/io/safetensors.h"
+#include "tensor/ops/creation.h"
+#include "tensor/ops/elementwise.h"
+#include "tensor/ops/reduce.h"
+
+using namespace cxr;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        path = fs::temp_directory_path() / ("cxr_test_checkpoint_" + std::to_string(::getpid()));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::shared_ptr<nn::Sequential> small_net(uint64_t seed, int64_t out = 3) {
+    tensor::Generator gen(seed);
+    auto net = std::make_shared<nn::Sequential>();
+    net->push_back(std::make_shared<nn::Linear>(4, 5, true, &gen));
+    net->push_back(std::make_shared<nn::ReLU>());
+    net->push_back(std::make_shared<nn::Linear>(5, out, true, &gen));
+    return net;
+}
+
+// One AdamW step on a fixed batch so that the optimizer has state.
+void train_step(nn::Module& net, nn::Optimizer& opt) {
+    tensor::Generator gen(7);
+    const tensor::Tensor x = tensor::randn({6, 4}, tensor::DType::f32, &gen);
+    opt.zero_grad();
+    tensor::sum(tensor::mul(net.forward(x), net.forward(x))).backward();
+    opt.step();
+}
+
+bool same(const tensor::Tensor& a, const tensor::Tensor& b) {
+    return a.sizes() == b.sizes() && a.to_vector<float>() == b.to_vector<float>();
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: weights, optimizer state and meta round-trip exactly", "[cpu][nn][checkpoint]") {
+    TempDir dir;
+    auto net = small_net(1);
+    nn::Adam opt(net->parameters(), nn::adamw_defaults(), true);
+    train_step(*net, opt);
+    const nlohmann::json meta = {{"epoch", 3}, {"note", "hello"}};
+    nn::save_checkpoint(dir / "ck", *net, &opt, meta);
+    CHECK(nn::checkpoint_exists(dir / "ck"));
+    for (const auto& e : fs::directory_iterator(dir.path))  // nothing temporary left behind
+        CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+
+    auto other = small_net(2);
+    nn::Adam opt2(other->parameters(), nn::adamw_defaults(), true);
+    train_step(*other, opt2);  // state of the same structure, other values
+    const nlohmann::json got = nn::load_checkpoint(dir / "ck", *other, &opt2);
+    CHECK(got == meta);
+    const auto a = net->state_dict(), b = other->state_dict();
+    REQUIRE(a.size() == b.size());
+    for (const auto& [k, v] : a) {
+        INFO(k);
+        CHECK(same(v, b.at(k)));
+    }
+    const auto sa = opt.state_dict(), sb = opt2.state_dict();
+    REQUIRE(sa.size() == sb.size());
+    for (const auto& [k, v] : sa) {
+        INFO(k);
+        CHECK(v.to(tensor::DType::f64).to_vector<double>() == sb.at(k).to(tensor::DType::f64).to_vector<double>());
+    }
+    // the next step from the restored state is the same step
+    train_step(*net, opt);
+    train_step(*other, opt2);
+    for (const auto& [k, v] : net->state_dict()) CHECK(same(v, other->state_dict().at(k)));
+}
+
+TEST_CASE("checkpoint: the weights file is a plain safetensors file PyTorch can read", "[cpu][nn][checkpoint]") {
+    TempDir dir;
+    auto net = small_net(1);
+    nn::save_checkpoint(dir / "w", *net, nullptr, nlohmann::json::object());
+    const tensor::SafetensorsFile f = tensor::read_safetensors(dir / "w.safetensors");
+    CHECK(f.metadata.at("format") == "pt");  // what safetensors.torch.save_file writes
+    CHECK(f.tensors.count("0.weight") == 1);
+    CHECK(f.tensors.count("2.bias") == 1);
+    CHECK_FALSE(fs::exists(dir / "w.optim.safetensors"));  // no optimizer given
+    nn::Adam opt(net->parameters(), nn::AdamOptions{}, false);
+    CHECK_THROWS_WITH(nn::load_checkpoint(dir / "w", *net, &opt), Catch::Contains("holds no optimizer state"));
+}
+
+TEST_CASE("checkpoint: loading errors name the problem", "[cpu][nn][checkpoint]") {
+    TempDir dir;
+    auto net = small_net(1);
+    nn::SGD sgd(net->parameters(), nn::SGDOptions{});
+    nn::save_checkpoint(dir / "ck", *net, &sgd, {{"k", 1}});
+
+    SECTION("a shape mismatch names the key") {
+        auto wrong = small_net(1, 2);
+        CHECK_THROWS_WITH(nn::load_checkpoint(dir / "ck", *wrong), Catch::Contains("2.weight"));
+    }
+    SECTION("a missing key is named") {
+        auto bigger = small_net(1);
+        bigger->push_back(std::make_shared<nn::Linear>(3, 2));
+        CHECK_THROWS_WITH(nn::load_checkpoint(dir / "ck", *bigger), Catch::Contains("3.weight"));
+    }
+    SECTION("another optimizer type") {
+        nn::Adam adam(net->parameters(), nn::AdamOptions{}, false);
+        CHECK_THROWS_WITH(nn::load_checkpoint(dir / "ck", *net, &adam), Catch::Contains("SGD"));
+    }
+    SECTION("no sidecar: not a checkpoint, or an unfinished save") {
+        CHECK_FALSE(nn::checkpoint_exists(dir / "nothing"));
+        CHECK_THROWS_WITH(nn::read_checkpoint(dir / "nothing"), Catch::Contains("no sidecar"));
+        fs::remove(dir / "ck.json");
+        CHECK_THROWS_WITH(nn::read_checkpoint(dir / "ck"), Catch::Contains("no sidecar"));
+    }
+    SECTION("a weights file from another save (an overwrite interrupted between renames) is refused") {
+        nn::save_checkpoint(dir / "other", *net, &sgd, {{"k", 2}});
+        fs::copy_file(dir / "other.safetensors", dir / "ck.safetensors", fs::copy_options::overwrite_existing);
+        CHECK_THROWS_WITH(nn::read_checkpoint(dir / "ck"), Catch::Contains("belongs to another save"));
+    }
+    SECTION("a missing weights file is named") {
+        fs::remove(dir / "ck.safetensors");
+        CHECK_THROWS_WITH(nn::read_checkpoint(dir / "ck"), Catch::Contains("ck.safetensors"));
+    }
+    SECTION("a corrupt sidecar") {
+        std::ofstream(dir / "ck.json") << "{not json";
+        CHECK_THROWS_WITH(nn::read_checkpoint(dir / "ck"), Catch::Contains("not valid JSON"));
+        std::ofstream(dir / "ck.json", std::ios::trunc) << "{\"format\": \"something else\"}";
+        CHECK_THROWS_WITH(nn::read_checkpoint(dir / "ck"), Catch::Contains("not a cxr checkpoint"));
+    }
+}
