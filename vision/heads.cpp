@@ -21,7 +21,8 @@ std::shared_ptr<Module> make_head(int64_t in_features, const HeadConfig& config,
     auto seq = std::make_shared<nn::Sequential>();
     seq->push_back(std::make_shared<nn::Linear>(in_features, config.hidden, true, gen));  // "0"
     seq->push_back(std::make_shared<nn::ReLU>());                                         // "1"
-    seq->push_back(std::make_shared<nn::Dropout>(config.dropout, gen));                    // "2"
+    // masks from the default generator: `gen` only initialises and may not outlive construction
+    seq->push_back(std::make_shared<nn::Dropout>(config.dropout, nullptr));                // "2"
     seq->push_back(std::make_shared<nn::Linear>(config.hidden, config.num_classes, true, gen));  // "3"
     return seq;
 }

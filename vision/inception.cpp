@@ -142,7 +142,7 @@ InceptionV3FID::InceptionV3FID(const HeadConfig& head, tensor::Generator* g) : I
     Mixed_7b = register_module("Mixed_7b", std::make_shared<InceptionE>(1280, InceptionE::Pool::avg_exclude_pad, g));
     Mixed_7c = register_module("Mixed_7c", std::make_shared<InceptionE>(2048, InceptionE::Pool::max, g));
     avgpool = register_module("avgpool", std::make_shared<nn::AdaptiveAvgPool2d>(1));
-    dropout = register_module("dropout", std::make_shared<nn::Dropout>(0.5, g));
+    dropout = register_module("dropout", std::make_shared<nn::Dropout>(0.5, nullptr));  // masks: default generator (g only initialises)
     init_head(2048, head, g);
 }
 

@@ -79,17 +79,19 @@ Tensor Bottleneck::forward(const Tensor& x) {
 
 void ResNetConfig::validate() const {
     for (int64_t n : layers) CXR_CHECK(n > 0, "ResNetConfig: every stage needs at least one block");
+    CXR_CHECK(width > 0, "ResNetConfig: width must be positive, got ", width);
     head.validate();
 }
 
 ResNet::ResNet(const ResNetConfig& cfg, tensor::Generator* gen) : ImageClassifier("ResNet", "fc"), config(cfg) {
     config.validate();
     const int64_t expansion = config.bottleneck ? Bottleneck::expansion : BasicBlock::expansion;
-    conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(3, 64, 7, 2, 3, 1, 1, false, gen));
-    bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(64));
+    const int64_t w = config.width;
+    conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(3, w, 7, 2, 3, 1, 1, false, gen));
+    bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(w));
     relu = register_module("relu", std::make_shared<nn::ReLU>());
     maxpool = register_module("maxpool", std::make_shared<nn::MaxPool2d>(3, 2, 1));
-    int64_t inplanes = 64;
+    int64_t inplanes = w;
     auto make_layer = [&](int64_t planes, int64_t blocks, int64_t stride) {
         auto seq = std::make_shared<nn::Sequential>();
         for (int64_t b = 0; b < blocks; ++b) {
@@ -103,25 +105,25 @@ ResNet::ResNet(const ResNetConfig& cfg, tensor::Generator* gen) : ImageClassifie
         }
         return seq;
     };
-    layer1 = register_module("layer1", make_layer(64, config.layers[0], 1));
-    layer2 = register_module("layer2", make_layer(128, config.layers[1], 2));
-    layer3 = register_module("layer3", make_layer(256, config.layers[2], 2));
-    layer4 = register_module("layer4", make_layer(512, config.layers[3], 2));
+    layer1 = register_module("layer1", make_layer(w, config.layers[0], 1));
+    layer2 = register_module("layer2", make_layer(2 * w, config.layers[1], 2));
+    layer3 = register_module("layer3", make_layer(4 * w, config.layers[2], 2));
+    layer4 = register_module("layer4", make_layer(8 * w, config.layers[3], 2));
     avgpool = register_module("avgpool", std::make_shared<nn::AdaptiveAvgPool2d>(1));
     init_convs(*this, gen);
-    init_head(512 * expansion, config.head, gen);
+    init_head(8 * w * expansion, config.head, gen);
 }
 
 Tensor ResNet::forward_feature_map(const Tensor& x) {
     CXR_CHECK(x.dim() == 4 && x.size(1) == 3, "ResNet: expected input [N, 3, H, W], got ",
               tensor::shape_str(x.sizes()));
-    Tensor h = maxpool->forward(relu->forward(bn1->forward(conv1->forward(x))));  // [N, 64, H/4, W/4]
+    Tensor h = maxpool->forward(relu->forward(bn1->forward(conv1->forward(x))));  // [N, width, H/4, W/4]
     h = layer2->forward(layer1->forward(h));
-    return layer4->forward(layer3->forward(h));  // [N, 512·expansion, H/32, W/32]
+    return layer4->forward(layer3->forward(h));  // [N, 8·width·expansion, H/32, W/32]
 }
 
 Tensor ResNet::forward_features(const Tensor& x) {
-    return avgpool->forward(forward_feature_map(x)).flatten(1);  // [N, 512·expansion]
+    return avgpool->forward(forward_feature_map(x)).flatten(1);  // [N, 8·width·expansion]
 }
 
 namespace {

@@ -8,7 +8,7 @@
 //   conv1 1×1 → bn1 → relu → conv2 3×3 (stride) → bn2 → relu → conv3 1×1 (×4) → bn3, + identity, relu.
 // The identity is downsample = Sequential(conv 1×1 with the block's stride, no bias; BatchNorm) ("downsample.0",
 // "downsample.1") when the stride is not 1 or the channel count changes.
-// Stage widths 64, 128, 256, 512 (×4 for bottlenecks); blocks per stage: 18 [2,2,2,2], 34 [3,4,6,3],
+// Stage widths 64, 128, 256, 512 (×4 for bottlenecks; ResNetConfig::width scales them); blocks per stage: 18 [2,2,2,2], 34 [3,4,6,3],
 // 50 [3,4,6,3], 101 [3,4,23,3], 152 [3,8,36,3].
 // Initialisation as torchvision: convolutions kaiming_normal (mode fan_out, relu gain), BatchNorm weight 1 and
 // bias 0, the head as torch's Linear default.
@@ -49,6 +49,9 @@ public:
 struct ResNetConfig {
     bool bottleneck = false;               // BasicBlock when false
     std::array<int64_t, 4> layers{2, 2, 2, 2};
+    // Stage widths width, 2·width, 4·width, 8·width (torchvision: 64). Smaller widths give the small models the
+    // CPU demo and tests train in seconds (e.g. "resnet18-w16", vision/models.h); the key names are unchanged.
+    int64_t width = 64;
     HeadConfig head = HeadConfig::linear(1000);
     void validate() const;
 };
@@ -56,9 +59,9 @@ struct ResNetConfig {
 class ResNet : public ImageClassifier {
 public:
     explicit ResNet(const ResNetConfig& config, tensor::Generator* gen = nullptr);
-    // x [N, 3, H, W] -> [N, 512·expansion] (after avgpool, flattened)
+    // x [N, 3, H, W] -> [N, 8·width·expansion] (after avgpool, flattened)
     Tensor forward_features(const Tensor& x) override;
-    // x [N, 3, H, W] -> the last stage's map [N, 512·expansion, H/32, W/32] (for class activation maps)
+    // x [N, 3, H, W] -> the last stage's map [N, 8·width·expansion, H/32, W/32] (for class activation maps)
     Tensor forward_feature_map(const Tensor& x);
 
     ResNetConfig config;
