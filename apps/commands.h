@@ -7,5 +7,9 @@ int cmd_demo(int argc, char** argv);
 int cmd_backends(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 int cmd_evaluate(int argc, char** argv);
+int cmd_data(int argc, char** argv);
+int cmd_phantom(int argc, char** argv);
+int cmd_train_classifier(int argc, char** argv);
+int cmd_study(int argc, char** argv);
 
 }  // namespace cxr::apps

@@ -24,6 +24,12 @@ const std::vector<Command>& commands() {
         {"version", "print the version, git commit and build flags", cxr::apps::cmd_version},
         {"evaluate", "AUROC/AUPRC with bootstrap CIs, fairness gaps and model comparisons from predictions",
          cxr::apps::cmd_evaluate},
+        {"train-classifier", "train a ResNet/DenseNet classifier from a JSON config; evaluate its best checkpoint",
+         cxr::apps::cmd_train_classifier},
+        {"study", "train under the four real/synthetic strategies, evaluate performance and fairness, write a report",
+         cxr::apps::cmd_study},
+        {"data", "dataset tools: inspect a dataset (counts as JSON), write the phantom dataset", cxr::apps::cmd_data},
+        {"phantom", "write the built-in phantom chest-radiograph dataset (PNGs + manifest)", cxr::apps::cmd_phantom},
     };
     return list;
 }
@@ -33,7 +39,7 @@ void print_help() {
                  "cxr: synthetic chest radiographs and fair classifiers, from scratch in C++/CUDA.\n\ncommands:\n";
     for (const auto& c : commands()) {
         std::string n = c.name;
-        std::cout << "  " << n << std::string(12 - n.size(), ' ') << c.summary << "\n";
+        std::cout << "  " << n << std::string(n.size() < 18 ? 18 - n.size() : 1, ' ') << c.summary << "\n";
     }
     std::cout << "\nRun `cxr <command> --help` for the options of one command.\n";
 }
