@@ -11,5 +11,6 @@ int cmd_data(int argc, char** argv);
 int cmd_phantom(int argc, char** argv);
 int cmd_train_classifier(int argc, char** argv);
 int cmd_study(int argc, char** argv);
+int cmd_image_metrics(int argc, char** argv);
 
 }  // namespace cxr::apps

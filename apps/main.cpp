@@ -28,6 +28,8 @@ const std::vector<Command>& commands() {
          cxr::apps::cmd_train_classifier},
         {"study", "train under the four real/synthetic strategies, evaluate performance and fairness, write a report",
          cxr::apps::cmd_study},
+        {"image-metrics", "FID (Inception or classifier features) and MS-SSIM diversity of generated vs real images",
+         cxr::apps::cmd_image_metrics},
         {"data", "dataset tools: inspect a dataset (counts as JSON), write the phantom dataset", cxr::apps::cmd_data},
         {"phantom", "write the built-in phantom chest-radiograph dataset (PNGs + manifest)", cxr::apps::cmd_phantom},
     };
