@@ -1,8 +1,8 @@
 // `cxr demo [--out DIR] [--device cpu|cuda] [--quick]`: the whole classifier study on built-in data, on a machine
 // with no dataset. It renders two phantom datasets (data/phantom.h):
-//   - the "real" set: two acquisition sites — site_0 is the training site (its train/valid/test splits), site_1 is
-//     held out as an out-of-distribution test set — with Black patients under-represented (10 %), so fairness
-//     gaps can arise;
+//   - the "real" set: three acquisition sites — site_0 is the training site (its train/valid/test splits), the
+//     test split of site_2 (the most different) is the out-of-distribution test set — with Black patients
+//     under-represented (10 %), so fairness gaps can arise;
 //   - the "synthetic" set: a second phantom draw (another seed, one site, balanced demographics). It is a
 //     STAND-IN for generator output until the diffusion generator exists, and the report says so;
 // writes DIR/study.json (a study config, apps/study/study.h) and runs the study: real only, synthetic only, real +
@@ -63,10 +63,10 @@ int cmd_demo(int argc, char** argv) {
     const auto seed = static_cast<uint64_t>(args.get_int("seed"));
 
     data::PhantomOptions real;
-    real.n = quick ? 240 : 2400;
+    real.n = quick ? 360 : 3600;
     real.size = quick ? 32 : 64;
     real.seed = 1000 + seed;
-    real.sites = 2;
+    real.sites = 3;  // site_0 trains; site_2 (the most different) is the out-of-distribution set
     real.race_weights = {0.3, 0.1, 0.3, 0.3};  // Asian, Black (under-represented), Hispanic, White
     real.prevalence = {0.2, 0.2, 0.15, 0.12, 0.12, 0.1, 0.1};
     data::PhantomOptions syn = real;
@@ -86,9 +86,10 @@ int cmd_demo(int argc, char** argv) {
           {"tests", json::array({{{"name", "in_distribution"},
                                   {"description", "site_0 test split (the training site)"},
                                   {"source", manifest_source(data_dir / "real", "test", "site_0")}},
-                                 {{"name", "ood_site_1"},
-                                  {"description", "site_1, every split (held-out acquisition site)"},
-                                  {"source", manifest_source(data_dir / "real", "", "site_1")}}})},
+                                 {{"name", "ood_site_2"},
+                                  {"description", "site_2 test split (held-out site: darker, noisier, blurred, "
+                                                  "collimated)"},
+                                  {"source", manifest_source(data_dir / "real", "test", "site_2")}}})},
           {"synthetic", manifest_source(data_dir / "synthetic", "", "")},
           {"synthetic_description",
            "a second phantom draw (balanced demographics, one site) standing in for generator output"},

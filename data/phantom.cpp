@@ -234,6 +234,10 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
     const float les_x = ll.cx + (u[9] - 0.5f) * 0.9f * ll.a, les_y = ll.cy + (u[10] - 0.5f) * 1.0f * ll.b,
                 les_r = 0.04f + 0.05f * u[11];
     const float ptx_rho = 0.70f + 0.08f * u[12];
+    // Severity of each drawn finding in [0.15, 1] (u[17 + finding]): mild cases are hard to see, so findings are
+    // learnable but not trivially separable (data/phantom.h FINDINGS).
+    float sev[kNumFindings];
+    for (int k = 0; k < kNumFindings; ++k) sev[k] = 0.15f + 0.85f * u[17 + k];
     const float rib_phase = u[13] * 0.17f;
 
     std::vector<float> img((size_t)S * S);
@@ -279,21 +283,21 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
                     const float lateral = std::clamp((x - L.cx) * (k == 0 ? -1.0f : 1.0f) / L.a, -1.0f, 1.0f);
                     const float level = L.cy + L.b * (0.42f - 0.12f * u[14]) - 0.14f * (lateral + 1.0f) * 0.5f;
                     const float m = lung_mask[k] * smoothstep01((y - level) / (3 * edge) + 0.5f);
-                    I += (0.60f - I) * m;
+                    I += (0.60f - I) * m * (0.35f + 0.65f * sev[kEffusion]);
                 }
             }
             if (c.findings[kConsolidation]) {
                 const float d2 = ((x - cons_x) * (x - cons_x) + (y - cons_y) * (y - cons_y)) / (cons_s * cons_s);
                 const float patch = 0.75f + 0.25f * std::sin(41.0f * x + 7.0f * u[15]) * std::cos(37.0f * y);
-                I += 0.30f * std::exp(-d2) * patch * lung_mask[cons_lung];
+                I += 0.30f * sev[kConsolidation] * std::exp(-d2) * patch * lung_mask[cons_lung];
             }
             if (c.findings[kEdema]) {
                 const float g2 = std::exp(-(rh * rh) / (2 * 0.17f * 0.17f));
-                I += (0.14f * g2 + 0.05f * g2 * std::fabs(std::cos(23.0f * std::atan2(y - 0.02f, x - hx)))) * lungs;
+                I += sev[kEdema] * (0.14f * g2 + 0.05f * g2 * std::fabs(std::cos(23.0f * std::atan2(y - 0.02f, x - hx)))) * lungs;
             }
             if (c.findings[kAtelectasis]) {
                 const float d = std::fabs((y - atel_y) - atel_tilt * (x - al.cx));
-                I += 0.28f * inside(d - 0.022f, edge) * lung_mask[atel_lung];
+                I += 0.28f * sev[kAtelectasis] * inside(d - 0.022f, edge) * lung_mask[atel_lung];
             }
             if (c.findings[kPneumothorax]) {
                 const Lung& L = g.lung[ptx_lung];
@@ -302,11 +306,11 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
                 const float lat = dx * (ptx_lung == 0 ? -1.0f : 1.0f);
                 const float region = smoothstep01((lat + 0.2f - dy) * 2.0f) * lung_mask[ptx_lung];
                 const float rim = smoothstep01((rho - ptx_rho) / (2 * edge / L.a) + 0.5f) * region;
-                I += (0.035f - I) * rim;
+                I += (0.035f - I) * rim * (0.4f + 0.6f * sev[kPneumothorax]);
                 I += 0.10f * inside(std::fabs(rho - ptx_rho) * L.a - 0.5f * px, 0.5f * edge) * region;
             }
             if (c.findings[kLesion]) {
-                I += 0.30f * inside(std::sqrt((x - les_x) * (x - les_x) + (y - les_y) * (y - les_y)) - les_r, edge) *
+                I += 0.30f * sev[kLesion] * inside(std::sqrt((x - les_x) * (x - les_x) + (y - les_y) * (y - les_y)) - les_r, edge) *
                      lung_mask[les_lung];
             }
             // Bones: ribs over the chest, spine, clavicles.

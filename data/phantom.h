@@ -19,7 +19,9 @@
 //   zone; Pneumothorax: an apico-lateral rim of one lung without lung markings, darker, edged by a pleural line;
 //   Lung Lesion: a round nodule/mass (radius 0.04-0.09). No Finding = none of them. Lung Opacity is positive when
 //   Consolidation, Edema, Atelectasis or Lung Lesion is. Enlarged Cardiomediastinum, Pleural Other, Fracture and
-//   Support Devices are never drawn (negative).
+//   Support Devices are never drawn (negative). Each drawn finding has a severity s = 0.15 + 0.85·u (u a per-case
+//   draw) scaling its contrast (consolidation, edema, atelectasis, lesion: ×s; effusion: ×(0.35 + 0.65 s);
+//   pneumothorax darkening: ×(0.4 + 0.6 s)), so mild cases are hard to see and no finding is trivially separable.
 // DEMOGRAPHICS: sex (body width, breast shadows, bone density), age (bone density, body width, lung brightness),
 //   race: a subtle global appearance shift (gamma and soft-tissue brightness per category: Asian, Black, Hispanic,
 //   White = gamma 1.00, 1.08, 1.03, 0.95 and tissue +0.00, +0.03, +0.015, -0.015) so that a classifier can pick up

@@ -172,8 +172,13 @@ TEST_CASE("phantom: every finding is visible where it is drawn", "[cpu][data][ph
         }
         const Mass at = diff_for(kAtelectasis, find_case(o, kAtelectasis));
         CHECK(at.lower / at.total > 0.8);  // a lower-zone band
-        const Mass les = diff_for(kLesion, find_case(o, kLesion));
-        CHECK(les.max > 0.15);
+        const int64_t li = find_case(o, kLesion);
+        const Mass les = diff_for(kLesion, li);
+        // contrast 0.30 × severity (0.15 + 0.85 u[17 + finding], data/phantom.h), before gamma/gain and noise
+        const double severity = 0.15 + 0.85 * phantom_case(o, li).shape[17 + kLesion];
+        INFO("lesion severity " << severity << ", max change " << les.max);
+        CHECK(les.max > 0.5 * 0.30 * severity);
+        CHECK(les.max < 1.5 * 0.30 * severity);
         CHECK(std::max(les.left, les.right) / les.total > 0.95);  // one lung
     }
     SECTION("edema: bilateral perihilar") {
