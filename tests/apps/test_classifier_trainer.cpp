@@ -15,20 +15,10 @@
 
 using namespace cxr;
 namespace fs = std::filesystem;
+using cxr::testing::TempDir;
 using nlohmann::json;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name) {
-        path = fs::temp_directory_path() / ("cxr_test_trainer_" + name + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 // 40 phantom images at 32 px (written once per test binary run).
 const std::vector<data::Record>& phantom_records() {
@@ -85,18 +75,18 @@ TEST_CASE("trainer: a killed run resumes bit-identically on the CPU", "[cpu][app
     quiet.quiet = true;
 
     TempDir full("full"), killed("killed");
-    const apps::TrainResult a = apps::train_classifier(c, train, valid, full.path.string(), quiet);
+    const apps::TrainResult a = apps::train_classifier(c, train, valid, full.path(), quiet);
     REQUIRE(a.epochs_run == 3);
     REQUIRE(a.step_losses.size() == 3 * 4);  // 28 images / batch 8 -> 4 steps per epoch
 
     apps::TrainHooks kill = quiet;
     kill.after_epoch = [](int64_t epoch) { return epoch < 0; };  // stop after the first epoch
-    const apps::TrainResult b1 = apps::train_classifier(c, train, valid, killed.path.string(), kill);
+    const apps::TrainResult b1 = apps::train_classifier(c, train, valid, killed.path(), kill);
     CHECK(b1.epochs_run == 1);
     CHECK_FALSE(fs::exists(killed / "summary.json"));
     // a half-written line of the killed run is cut away on resume
     std::ofstream(killed / "log.jsonl", std::ios::app) << "{\"type\": \"step\", \"epoch\": 1, \"step\": 4, \"lo";
-    const apps::TrainResult b2 = apps::train_classifier(c, train, valid, killed.path.string(), quiet);
+    const apps::TrainResult b2 = apps::train_classifier(c, train, valid, killed.path(), quiet);
     CHECK(b2.resumed);
     CHECK(b2.epochs_run == 3);
 
@@ -137,9 +127,9 @@ TEST_CASE("trainer: resuming with another config is refused, naming the changed 
     TempDir dir("config");
     apps::TrainHooks quiet;
     quiet.quiet = true;
-    apps::train_classifier(c, slice(all, 0, 16), slice(all, 28, 40), dir.path.string(), quiet);
+    apps::train_classifier(c, slice(all, 0, 16), slice(all, 28, 40), dir.path(), quiet);
     c.lr = 1e-2;
-    CHECK_THROWS_WITH(apps::train_classifier(c, slice(all, 0, 16), slice(all, 28, 40), dir.path.string(), quiet),
+    CHECK_THROWS_WITH(apps::train_classifier(c, slice(all, 0, 16), slice(all, 28, 40), dir.path(), quiet),
                       Catch::Contains("lr"));
 }
 
@@ -230,7 +220,7 @@ TEST_CASE("trainer: predictions carry the truth coding, demographics and scores 
     TempDir dir("predict");
     apps::TrainHooks quiet;
     quiet.quiet = true;
-    const auto r = apps::train_classifier(c, slice(all, 0, 16), slice(all, 16, 40), dir.path.string(), quiet);
+    const auto r = apps::train_classifier(c, slice(all, 0, 16), slice(all, 16, 40), dir.path(), quiet);
     auto model = apps::load_classifier(r.best_checkpoint, c);
     const auto valid = slice(all, 16, 40);
     const metrics::Predictions p = apps::predict(*model, c, valid);

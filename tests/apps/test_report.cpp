@@ -19,20 +19,10 @@
 
 using namespace cxr;
 namespace fs = std::filesystem;
+using cxr::testing::TempDir;
 using nlohmann::json;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name) {
-        path = fs::temp_directory_path() / ("cxr_test_report_" + name + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 size_t count(const std::string& text, const std::string& needle) {
     size_t n = 0;
@@ -136,7 +126,7 @@ const std::string kMixEsc = "mix &lt;+500&gt; &amp; &quot;syn&quot;";
 
 // The metrics of a small study; sample images are written under dir.
 json make_metrics(const TempDir& dir, bool stand_in) {
-    fs::create_directories(dir.path / "samples");
+    fs::create_directories(fs::path(dir.path()) / "samples");
     write_gray(dir / "samples/real_0.png", 32, 32, 0.25f);
     write_gray(dir / "samples/real_1.png", 100, 80, 0.5f);  // downscaled to 64 × 51
     write_gray(dir / "samples/real_2.png", 16, 16, 0.75f);  // referenced by a relative path
@@ -232,7 +222,7 @@ TEST_CASE("report: HTML escaping", "[report][cpu]") {
 TEST_CASE("report: content, numbers, escaping and chart elements", "[report][cpu]") {
     TempDir dir("content");
     const json m = make_metrics(dir, true);
-    const std::string html = apps::study_report_html(m, dir.path.string());
+    const std::string html = apps::study_report_html(m, dir.path());
 
     SECTION("self-contained: no script, every image a data: URI, no external references") {
         CHECK(lower(html).find("<script") == std::string::npos);
@@ -357,7 +347,7 @@ TEST_CASE("report: the stand-in notice appears only for a stand-in source; empty
     TempDir dir("nostandin");
     json m = make_metrics(dir, false);
     m["sweep"] = json::array();
-    const std::string html = apps::study_report_html(m, dir.path.string());
+    const std::string html = apps::study_report_html(m, dir.path());
     CHECK(html.find("class=\"notice-stand-in\"") == std::string::npos);
     CHECK(html.find("second phantom draw (seed 7)") != std::string::npos);
     CHECK(html.find("Real-data sweep") == std::string::npos);
@@ -380,16 +370,16 @@ TEST_CASE("report: written atomically; relative sample paths resolve beside the 
     std::stringstream ss;
     ss << in.rdbuf();
     const std::string text = ss.str();
-    CHECK(text == apps::study_report_html(m, dir.path.string()));
+    CHECK(text == apps::study_report_html(m, dir.path()));
     CHECK(count(text, "<img src=\"data:image/png;base64,") == 4);  // samples/real_2.png found beside report.html
     // Nothing but the report and the samples folder is left: no temporary file.
     std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir.path)) names.push_back(e.path().filename().string());
+    for (const auto& e : fs::directory_iterator(dir.path())) names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
     CHECK(names == std::vector<std::string>{"report.html", "samples"});
     // Overwriting keeps one file.
     apps::write_study_report(m, path);
-    CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}) == 2);
+    CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator{}) == 2);
 
     // Without a base directory the relative path is looked up in the working directory, where it is missing.
     const std::string no_base = apps::study_report_html(m);
@@ -401,13 +391,13 @@ TEST_CASE("report: errors on bad input and unwritable paths", "[report][cpu]") {
     const json good = make_metrics(dir, true);
     using Catch::Matchers::Contains;
 
-    CHECK_THROWS_AS(apps::write_study_report(good, (dir.path / "no_such_dir" / "report.html").string()), cxr::Error);
-    CHECK_THROWS_WITH(apps::write_study_report(good, (dir.path / "no_such_dir" / "report.html").string()),
+    CHECK_THROWS_AS(apps::write_study_report(good, (fs::path(dir.path()) / "no_such_dir" / "report.html").string()), cxr::Error);
+    CHECK_THROWS_WITH(apps::write_study_report(good, (fs::path(dir.path()) / "no_such_dir" / "report.html").string()),
                       Contains("cannot write the study report"));
     // A directory where the report should go: the rename fails and the temporary file is removed.
-    fs::create_directories(dir.path / "taken" / "report.html" / "x");
-    CHECK_THROWS_AS(apps::write_study_report(good, (dir.path / "taken" / "report.html").string()), cxr::Error);
-    CHECK(std::distance(fs::directory_iterator(dir.path / "taken"), fs::directory_iterator{}) == 1);
+    fs::create_directories(fs::path(dir.path()) / "taken" / "report.html" / "x");
+    CHECK_THROWS_AS(apps::write_study_report(good, (fs::path(dir.path()) / "taken" / "report.html").string()), cxr::Error);
+    CHECK(std::distance(fs::directory_iterator(fs::path(dir.path()) / "taken"), fs::directory_iterator{}) == 1);
 
     CHECK_THROWS_WITH(apps::study_report_html(json::array()), Contains("must be a JSON object"));
     json m = good;
@@ -460,7 +450,7 @@ TEST_CASE("report: errors on bad input and unwritable paths", "[report][cpu]") {
         bad << "not a png";
     }
     m["samples"]["synthetic"][0]["path"] = dir / "samples/corrupt.png";
-    const std::string html = apps::study_report_html(m, dir.path.string());
+    const std::string html = apps::study_report_html(m, dir.path());
     CHECK(count(html, "class=\"placeholder\"") == 2);
     CHECK(html.find("corrupt.png: unreadable") != std::string::npos);
 }

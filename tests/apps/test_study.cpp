@@ -14,19 +14,10 @@
 
 using namespace cxr;
 namespace fs = std::filesystem;
+using cxr::testing::TempDir;
 using nlohmann::json;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name) {
-        path = fs::temp_directory_path() / ("cxr_test_study_" + name + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 data::Record person(const std::string& id, data::Sex sex, data::Race race) {
     data::Record r;
@@ -140,14 +131,14 @@ TEST_CASE("study: a killed study restarts and reuses its finished models", "[cpu
     real.size = 32;
     real.seed = 5;
     real.prevalence = {0.4, 0.4, 0.2, 0.2, 0.2, 0.2, 0.2};
-    data::write_phantom_dataset((tmp.path / "data/real").string(), real);
+    data::write_phantom_dataset((fs::path(tmp.path()) / "data/real").string(), real);
     data::PhantomOptions syn = real;
     syn.n = 60;
     syn.seed = 6;
     syn.sites = 1;
-    data::write_phantom_dataset((tmp.path / "data/syn").string(), syn);
-    const apps::StudyConfig config = apps::StudyConfig::from_json(tiny_study(tmp.path / "data"));
-    const std::string out = (tmp.path / "study").string();
+    data::write_phantom_dataset((fs::path(tmp.path()) / "data/syn").string(), syn);
+    const apps::StudyConfig config = apps::StudyConfig::from_json(tiny_study(fs::path(tmp.path()) / "data"));
+    const std::string out = (fs::path(tmp.path()) / "study").string();
 
     apps::StudyHooks kill;
     kill.quiet = true;
@@ -156,12 +147,12 @@ TEST_CASE("study: a killed study restarts and reuses its finished models", "[cpu
     CHECK_FALSE(first.complete);
     REQUIRE(first.trained.size() == 2);
     CHECK(first.trained[0] == "real/seed0");  // the baseline runs first
-    CHECK_FALSE(fs::exists(tmp.path / "study/metrics.json"));
+    CHECK_FALSE(fs::exists(fs::path(tmp.path()) / "study/metrics.json"));
     std::map<std::string, fs::file_time_type> stamp;
     for (const auto& id : first.trained) {
         std::string d = id;
         std::replace(d.begin(), d.end(), '/', '_');
-        stamp[id] = fs::last_write_time(tmp.path / "study/runs" / d / "done.json");
+        stamp[id] = fs::last_write_time(fs::path(tmp.path()) / "study/runs" / d / "done.json");
     }
 
     apps::StudyHooks quiet;
@@ -174,11 +165,11 @@ TEST_CASE("study: a killed study restarts and reuses its finished models", "[cpu
     for (const auto& [id, t] : stamp) {
         std::string d = id;
         std::replace(d.begin(), d.end(), '/', '_');
-        CHECK(fs::last_write_time(tmp.path / "study/runs" / d / "done.json") == t);  // not rewritten
+        CHECK(fs::last_write_time(fs::path(tmp.path()) / "study/runs" / d / "done.json") == t);  // not rewritten
     }
     REQUIRE(fs::exists(second.report));
 
-    std::ifstream in(tmp.path / "study/metrics.json");
+    std::ifstream in(fs::path(tmp.path()) / "study/metrics.json");
     const json m = json::parse(in);
     CHECK(m["format"] == "cxr-study");
     CHECK(m["runs"].size() == 5);         // the pretraining run is not evaluated
@@ -199,7 +190,7 @@ TEST_CASE("study: a killed study restarts and reuses its finished models", "[cpu
     CHECK(ptft["synthetic_images"] == 0);
 
     // a different config in the same folder is refused
-    json other = tiny_study(tmp.path / "data");
+    json other = tiny_study(fs::path(tmp.path()) / "data");
     other["seeds"] = json::array({1});
     CHECK_THROWS_WITH(apps::run_study(apps::StudyConfig::from_json(other), out, quiet),
                       Catch::Contains("another config"));

@@ -18,19 +18,9 @@
 
 using namespace cxr;
 namespace fs = std::filesystem;
+using cxr::testing::TempDir;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("cxr_test_checkpoint_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 std::shared_ptr<nn::Sequential> small_net(uint64_t seed, int64_t out = 3) {
     tensor::Generator gen(seed);
@@ -64,7 +54,7 @@ TEST_CASE("checkpoint: weights, optimizer state and meta round-trip exactly", "[
     const nlohmann::json meta = {{"epoch", 3}, {"note", "hello"}};
     nn::save_checkpoint(dir / "ck", *net, &opt, meta);
     CHECK(nn::checkpoint_exists(dir / "ck"));
-    for (const auto& e : fs::directory_iterator(dir.path))  // nothing temporary left behind
+    for (const auto& e : fs::directory_iterator(dir.path()))  // nothing temporary left behind
         CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
 
     auto other = small_net(2);

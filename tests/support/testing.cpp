@@ -1,7 +1,10 @@
 // Implementation of the shared test helpers (see testing.h).
 #include "tests/support/testing.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -158,6 +161,21 @@ void report_skip(const std::string& why) {
     std::printf("SKIPPED: %s\n", why.c_str());
     std::fflush(stdout);
     std::_Exit(std::atoi(code));
+}
+
+TempDir::TempDir(const std::string& name) {
+    static std::atomic<int> counter{0};
+    const std::filesystem::path p = std::filesystem::temp_directory_path() /
+                                    ("cxr_test_" + name + "_" + std::to_string(::getpid()) + "_" +
+                                     std::to_string(counter++));
+    std::filesystem::remove_all(p);
+    std::filesystem::create_directories(p);
+    path_ = p.string();
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
 }
 
 }  // namespace cxr::testing

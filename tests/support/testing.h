@@ -3,7 +3,8 @@
 //                   index and how much of the limit was used;
 //   gradcheck     — central differences in f64 against the op's backward, for every input that requires grad;
 //   Fixtures      — reads a committed PyTorch fixture file (safetensors + JSON record) by tensor name;
-//   CXR_SKIP_WITHOUT_GPU — a visible skip for [gpu] tests on a machine without a device.
+//   CXR_SKIP_WITHOUT_GPU — a visible skip for [gpu] tests on a machine without a device;
+//   TempDir       — a fresh scratch folder removed when the test ends.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -63,6 +64,21 @@ std::string real_data_dir();
 // with that code, so ctest lists the test as "Skipped"; in a direct run of cxr_tests it returns and the caller
 // WARNs and returns, so the remaining tests still run.
 void report_skip(const std::string& why);
+
+// A fresh, empty folder under the system temp directory, unique per process and object ("cxr_test_<name>_<pid>_<k>"),
+// removed with everything in it when the object goes out of scope.
+class TempDir {
+public:
+    explicit TempDir(const std::string& name = "tmp");
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string operator/(const std::string& name) const { return path_ + "/" + name; }  // a path inside
+
+private:
+    std::string path_;
+};
 
 }  // namespace cxr::testing
 
