@@ -73,9 +73,13 @@ Geometry geometry(const PhantomCase& c) {
     g.lung[0] = {-0.34f * g.scale, -0.02f, 0.25f * g.scale, lh};
     g.lung[1] = {0.34f * g.scale, 0.0f, 0.24f * g.scale, lh - 0.02f};
     const bool cardio = c.findings[kCardio];
-    g.heart_a = 0.19f * g.scale * (0.95f + 0.10f * u[2]) * (cardio ? 1.38f : 1.0f);
-    g.heart_b = 0.19f * (cardio ? 1.12f : 1.0f);
-    g.heart_cx = 0.08f * g.scale + (cardio ? 0.04f : 0.0f);
+    // Cardiomegaly widens the heart by 1.12 + 0.26·severity (severity = 0.15 + 0.85·u[17]); normal hearts vary by
+    // ±8 %, so mild cases overlap large normal hearts.
+    const float sev = 0.15f + 0.85f * u[17 + kCardio];
+    const float widen = cardio ? 1.12f + 0.26f * sev : 1.0f;
+    g.heart_a = 0.19f * g.scale * (0.92f + 0.16f * u[2]) * widen;
+    g.heart_b = 0.19f * (cardio ? 1.0f + 0.12f * sev : 1.0f);
+    g.heart_cx = 0.08f * g.scale + (cardio ? 0.04f * sev : 0.0f);
     g.heart_cy = 0.30f;
     return g;
 }
@@ -232,7 +236,7 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
     const float atel_y = al.cy + (0.45f + 0.15f * u[7]) * al.b, atel_tilt = (u[8] - 0.5f) * 0.4f;
     const Lung& ll = g.lung[les_lung];
     const float les_x = ll.cx + (u[9] - 0.5f) * 0.9f * ll.a, les_y = ll.cy + (u[10] - 0.5f) * 1.0f * ll.b,
-                les_r = 0.04f + 0.05f * u[11];
+                les_r = 0.05f + 0.05f * u[11];
     const float ptx_rho = 0.70f + 0.08f * u[12];
     // Severity of each drawn finding in [0.15, 1] (u[17 + finding]): mild cases are hard to see, so findings are
     // learnable but not trivially separable (data/phantom.h FINDINGS).
@@ -281,9 +285,11 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
                     if (eff_side != 2 && eff_side != k) continue;
                     const Lung& L = g.lung[k];
                     const float lateral = std::clamp((x - L.cx) * (k == 0 ? -1.0f : 1.0f) / L.a, -1.0f, 1.0f);
-                    const float level = L.cy + L.b * (0.42f - 0.12f * u[14]) - 0.14f * (lateral + 1.0f) * 0.5f;
+                    // a mild effusion only fills the costophrenic angle: the level sits lower, the fluid is fainter
+                    const float level = L.cy + L.b * (0.42f - 0.12f * u[14] + 0.30f * (1.0f - sev[kEffusion])) -
+                                        0.14f * (lateral + 1.0f) * 0.5f;
                     const float m = lung_mask[k] * smoothstep01((y - level) / (3 * edge) + 0.5f);
-                    I += (0.60f - I) * m * (0.35f + 0.65f * sev[kEffusion]);
+                    I += (0.60f - I) * m * (0.25f + 0.75f * sev[kEffusion]);
                 }
             }
             if (c.findings[kConsolidation]) {
@@ -293,7 +299,7 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
             }
             if (c.findings[kEdema]) {
                 const float g2 = std::exp(-(rh * rh) / (2 * 0.17f * 0.17f));
-                I += sev[kEdema] * (0.14f * g2 + 0.05f * g2 * std::fabs(std::cos(23.0f * std::atan2(y - 0.02f, x - hx)))) * lungs;
+                I += sev[kEdema] * sev[kEdema] * (0.14f * g2 + 0.05f * g2 * std::fabs(std::cos(23.0f * std::atan2(y - 0.02f, x - hx)))) * lungs;
             }
             if (c.findings[kAtelectasis]) {
                 const float d = std::fabs((y - atel_y) - atel_tilt * (x - al.cx));
@@ -310,7 +316,7 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
                 I += 0.10f * inside(std::fabs(rho - ptx_rho) * L.a - 0.5f * px, 0.5f * edge) * region;
             }
             if (c.findings[kLesion]) {
-                I += 0.30f * sev[kLesion] * inside(std::sqrt((x - les_x) * (x - les_x) + (y - les_y) * (y - les_y)) - les_r, edge) *
+                I += 0.30f * (0.4f + 0.6f * sev[kLesion]) * inside(std::sqrt((x - les_x) * (x - les_x) + (y - les_y) * (y - les_y)) - les_r, edge) *
                      lung_mask[les_lung];
             }
             // Bones: ribs over the chest, spine, clavicles.

@@ -13,15 +13,17 @@
 //   arcs over the lungs; clavicles: two slanted bars. Bone brightness ("density") falls with age and is lower in
 //   women, as bone mineral density does (after the menopause more so).
 // FINDINGS (each with a visible, localised sign; CheXpert names):
-//   Cardiomegaly: heart half-width x 1.35 (CTR about 0.57); Pleural Effusion: a basal opacity with a meniscus in
+//   Cardiomegaly: a wider heart (CTR up to about 0.57); Pleural Effusion: a basal opacity with a meniscus in
 //   one or both costophrenic regions; Consolidation (labelled Consolidation and Pneumonia): a dense patchy blob
 //   in one lung zone; Edema: bilateral perihilar haze with streaks; Atelectasis: a dense linear band in a lower
 //   zone; Pneumothorax: an apico-lateral rim of one lung without lung markings, darker, edged by a pleural line;
-//   Lung Lesion: a round nodule/mass (radius 0.04-0.09). No Finding = none of them. Lung Opacity is positive when
+//   Lung Lesion: a round nodule/mass (radius 0.05-0.10). No Finding = none of them. Lung Opacity is positive when
 //   Consolidation, Edema, Atelectasis or Lung Lesion is. Enlarged Cardiomediastinum, Pleural Other, Fracture and
 //   Support Devices are never drawn (negative). Each drawn finding has a severity s = 0.15 + 0.85·u (u a per-case
-//   draw) scaling its contrast (consolidation, edema, atelectasis, lesion: ×s; effusion: ×(0.35 + 0.65 s);
-//   pneumothorax darkening: ×(0.4 + 0.6 s)), so mild cases are hard to see and no finding is trivially separable.
+//   draw) so that mild cases are hard to see and no finding is trivially separable: cardiomegaly widens the heart by
+//   1.12 + 0.26 s (normal hearts vary ±8 %); an effusion's fluid level sits 0.30 (1 − s) lung half-heights lower and
+//   its opacity is ×(0.25 + 0.75 s); consolidation and atelectasis contrast ×s; edema ×s²; lesion contrast
+//   ×(0.4 + 0.6 s); pneumothorax darkening ×(0.4 + 0.6 s).
 // DEMOGRAPHICS: sex (body width, breast shadows, bone density), age (bone density, body width, lung brightness),
 //   race: a subtle global appearance shift (gamma and soft-tissue brightness per category: Asian, Black, Hispanic,
 //   White = gamma 1.00, 1.08, 1.03, 0.95 and tissue +0.00, +0.03, +0.015, -0.015) so that a classifier can pick up
