@@ -4,6 +4,7 @@
 #include "apps/args.h"
 #include "apps/commands.h"
 #include "tensor/backend.h"
+#include "tensor/cuda_memory.h"
 
 #ifndef CXR_GIT_COMMIT
 #define CXR_GIT_COMMIT "unknown"
@@ -41,6 +42,14 @@ int cmd_backends(int argc, char** argv) {
     for (const auto& name : compiled_backends())
         std::cout << "kernels on " << name << ": "
                   << kernel_registry().ops(name == "cpu" ? DeviceType::CPU : DeviceType::CUDA).size() << "\n";
+    for (int d = 0; d < cuda_devices; ++d) {  // the caching allocator (tensor/cuda_memory.h) of each device
+        const CudaMemoryInfo m = cuda_memory_info(d);
+        std::cout << "cuda:" << d << " memory: allocated " << format_bytes(m.stats.allocated) << ", reserved "
+                  << format_bytes(m.stats.reserved) << ", peak allocated " << format_bytes(m.stats.peak_allocated)
+                  << ", peak reserved " << format_bytes(m.stats.peak_reserved) << ", raw allocations "
+                  << m.stats.num_raw_allocs << ", cache hits " << m.stats.cache_hits
+                  << (m.caching_enabled ? "" : " (caching off: CXR_CUDA_CACHE=0)") << "\n";
+    }
     return 0;
 }
 

@@ -17,5 +17,6 @@ void register_conv_kernels(KernelRegistry& r);
 void register_pool_kernels(KernelRegistry& r);
 void register_resize_kernels(KernelRegistry& r);
 void register_index_kernels(KernelRegistry& r);
+void register_random_kernels(KernelRegistry& r);
 
 }  // namespace cxr::tensor::cpu

@@ -13,6 +13,7 @@ void register_all_kernels(KernelRegistry& r) {
     register_pool_kernels(r);
     register_resize_kernels(r);
     register_index_kernels(r);
+    register_random_kernels(r);
 }
 
 }  // namespace cxr::tensor::cpu

@@ -11,26 +11,40 @@
 #include <string>
 
 #include "tensor/ops/elementwise.h"
+#include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/stream.h"
 
 namespace cxr::tensor::cuda {
 
 namespace {
 
-void check(cudaError_t err, const char* what) {
-    if (err != cudaSuccess) CXR_FAIL("CUDA error in ", what, ": ", cudaGetErrorString(err));
-}
+// check, sync_after_kernels and after_launch live in tensor/cuda/cuda_common.cuh (shared by every .cu file).
 
-bool sync_after_kernels() {
-    static const bool on = [] {
-        const char* v = std::getenv("CXR_SYNC");
-        return v && std::string(v) == "1";
-    }();
-    return on;
-}
+// cudaMalloc/cudaFree under the caching allocator. Out of memory is reported as nullptr (the allocator then
+// empties its cache and retries once); any other CUDA error throws.
+struct CudaRawAllocator final : RawAllocator {
+    void* alloc(size_t nbytes, int device) override {
+        check(cudaSetDevice(device), "cudaSetDevice");
+        void* p = nullptr;
+        const cudaError_t err = cudaMalloc(&p, nbytes);
+        if (err == cudaErrorMemoryAllocation) {
+            cudaGetLastError();  // clear it: the caller retries
+            return nullptr;
+        }
+        check(err, "cudaMalloc");
+        return p;
+    }
+    void free(void* ptr, int device) override {
+        cudaSetDevice(device);
+        cudaFree(ptr);
+    }
+};
 
-void after_launch(const char* kernel) {
-    check(cudaGetLastError(), kernel);
-    if (sync_after_kernels()) check(cudaDeviceSynchronize(), kernel);
+CachingAllocator& caching_allocator() {
+    // Never destroyed: freeing device memory during static destruction could run after the CUDA runtime is gone.
+    static CudaRawAllocator* raw = new CudaRawAllocator;
+    static CachingAllocator* allocator = new CachingAllocator(*raw);
+    return *allocator;
 }
 
 class CudaBackend final : public Backend {
@@ -44,18 +58,12 @@ public:
         }
         return n;
     }
+    // Through the caching allocator (tensor/caching_allocator.h), keyed by the thread's current stream.
     void* allocate(size_t nbytes, Device device) override {
         if (nbytes == 0) return nullptr;
-        check(cudaSetDevice(device.index), "cudaSetDevice");
-        void* p = nullptr;
-        check(cudaMalloc(&p, nbytes), "cudaMalloc");
-        return p;
+        return caching_allocator().allocate(nbytes, device.index, stream_id(current_stream(device.index)));
     }
-    void deallocate(void* ptr, size_t, Device device) override {
-        if (!ptr) return;
-        cudaSetDevice(device.index);
-        cudaFree(ptr);
-    }
+    void deallocate(void* ptr, size_t, Device) override { caching_allocator().deallocate(ptr); }
     void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override {
         if (nbytes == 0) return;
         cudaMemcpyKind kind = src_device.is_cpu() ? cudaMemcpyHostToDevice
@@ -265,6 +273,10 @@ Backend& backend() {
     return b;
 }
 
+CachingAllocatorStats memory_stats(int device) { return caching_allocator().stats(device); }
+void empty_cache() { caching_allocator().empty_cache(); }
+bool caching_enabled() { return caching_allocator().caching_enabled(); }
+
 void register_all_kernels(KernelRegistry& r) {
     register_kernel<FillKernel>(r, "fill", DeviceType::CUDA, fill_kernel);
     register_kernel<CastKernel>(r, "cast", DeviceType::CUDA, cast_kernel);
@@ -272,6 +284,15 @@ void register_all_kernels(KernelRegistry& r) {
     register_kernel<BinaryKernel>(r, "binary", DeviceType::CUDA, binary_kernel);
     register_kernel<CompareKernel>(r, "compare", DeviceType::CUDA, compare_kernel);
     register_kernel<WhereKernel>(r, "where", DeviceType::CUDA, where_kernel);
+    register_reduce_kernels(r);
+    register_softmax_kernels(r);
+    register_norm_kernels(r);
+    register_matmul_kernels(r);
+    register_conv_kernels(r);
+    register_pool_kernels(r);
+    register_resize_kernels(r);
+    register_index_kernels(r);
+    register_random_kernels(r);
 }
 
 }  // namespace cxr::tensor::cuda

@@ -1,6 +1,7 @@
-// Tensor creation ops. Constants use the fill kernel of the tensor's device; random tensors are drawn on the CPU
-// from the Philox stream (tensor/philox.h, tensor/generator.h) and moved to the device, so a (seed, offset)
-// gives the same values everywhere. (The CUDA backend may draw them in place later: same stream, same values.)
+// Tensor creation ops. Constants use the fill kernel of the tensor's device; random tensors are drawn in place on
+// their device by the "philox_fill" kernel (tensor/ops/random.h) from the Philox stream (tensor/philox.h,
+// tensor/generator.h), so a (seed, offset) gives the same values on every device. f16/bf16 draws are made in f32
+// and rounded.
 #include "tensor/ops/creation.h"
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "tensor/generator.h"
 #include "tensor/philox.h"
 #include "tensor/ops/elementwise.h"
+#include "tensor/ops/random.h"
 #include "tensor/ops/view.h"
 
 namespace cxr::tensor {
@@ -90,48 +92,63 @@ Tensor from_vector(const std::vector<int64_t>& d, const Shape& s, Options o) { r
 Tensor from_vector(const std::vector<int32_t>& d, const Shape& s, Options o) { return from_vec(d, s, o); }
 
 // ---- random ----
+namespace {
+// Draws n values of `p` (offset filled in from the generator) into a new contiguous tensor of `draw_dtype` on
+// `device` with that device's philox_fill kernel.
+Tensor philox_draw(const Shape& sizes, DType draw_dtype, Device device, PhiloxFillParams p, uint64_t offset) {
+    Tensor out = Tensor::empty(sizes, draw_dtype, device);
+    p.offset = offset;
+    get_kernel<PhiloxFillKernel>("philox_fill", device)(out, p);
+    return out;
+}
+Tensor cast_if_needed(const Tensor& t, DType dtype) { return t.dtype() == dtype ? t : cast(t, dtype); }
+}  // namespace
+
 Tensor rand(const Shape& sizes, Options o, Generator* gen) {
     CXR_CHECK(is_floating(o.dtype), "rand needs a floating dtype");
     Generator& g = gen ? *gen : default_generator();
     const int64_t n = shape_numel(sizes);
-    Tensor host;
-    if (o.dtype == DType::f64) {
-        host = Tensor::empty(sizes, DType::f64);
-        fill_uniform_f64(host.data<double>(), n, g.seed(), g.reserve(uniform_f64_words(n)), 0.0, 1.0);
-    } else {
-        host = Tensor::empty(sizes, DType::f32);
-        fill_uniform_f32(host.data<float>(), n, g.seed(), g.reserve(uniform_f32_words(n)), 0.0f, 1.0f);
-    }
-    return cast(host, o.dtype).to(o.device);
+    PhiloxFillParams p;
+    p.dist = PhiloxDist::uniform;
+    p.seed = g.seed();
+    p.a = 0.0;
+    p.b = 1.0;
+    const bool f64 = o.dtype == DType::f64;
+    const uint64_t offset = g.reserve(f64 ? uniform_f64_words(n) : uniform_f32_words(n));
+    return cast_if_needed(philox_draw(sizes, f64 ? DType::f64 : DType::f32, o.device, p, offset), o.dtype);
 }
 
 Tensor randn(const Shape& sizes, Options o, Generator* gen) {
     CXR_CHECK(is_floating(o.dtype), "randn needs a floating dtype");
     Generator& g = gen ? *gen : default_generator();
     const int64_t n = shape_numel(sizes);
-    Tensor host;
-    if (o.dtype == DType::f64) {
-        host = Tensor::empty(sizes, DType::f64);
-        fill_normal_f64(host.data<double>(), n, g.seed(), g.reserve(normal_f64_words(n)), 0.0, 1.0);
-    } else {
-        host = Tensor::empty(sizes, DType::f32);
-        fill_normal_f32(host.data<float>(), n, g.seed(), g.reserve(normal_f32_words(n)), 0.0f, 1.0f);
-    }
-    return cast(host, o.dtype).to(o.device);
+    PhiloxFillParams p;
+    p.dist = PhiloxDist::normal;
+    p.seed = g.seed();
+    p.a = 0.0;
+    p.b = 1.0;
+    const bool f64 = o.dtype == DType::f64;
+    const uint64_t offset = g.reserve(f64 ? normal_f64_words(n) : normal_f32_words(n));
+    return cast_if_needed(philox_draw(sizes, f64 ? DType::f64 : DType::f32, o.device, p, offset), o.dtype);
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& sizes, Options o, Generator* gen) {
     CXR_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
     Generator& g = gen ? *gen : default_generator();
     const int64_t n = shape_numel(sizes);
-    Tensor host = Tensor::empty(sizes, DType::i64);
-    fill_randint_i64(host.data<int64_t>(), n, g.seed(), g.reserve(randint_words(n, low, high)), low, high);
-    return cast(host, o.dtype).to(o.device);
+    PhiloxFillParams p;
+    p.dist = PhiloxDist::randint;
+    p.seed = g.seed();
+    p.low = low;
+    p.high = high;
+    const uint64_t offset = g.reserve(randint_words(n, low, high));
+    return cast_if_needed(philox_draw(sizes, DType::i64, o.device, p, offset), o.dtype);
 }
 
 Tensor bernoulli(const Shape& sizes, double p, Options o, Generator* gen) {
     CXR_CHECK(p >= 0.0 && p <= 1.0, "bernoulli: probability ", p, " outside [0, 1]");
-    return bernoulli(full(sizes, p, Options(DType::f32)), gen).to(o.dtype).to(o.device);
+    // p is filled on the output's device so that the draw and the comparison run there (dropout masks).
+    return cast_if_needed(bernoulli(full(sizes, p, Options(DType::f32, o.device)), gen), o.dtype);
 }
 
 Tensor bernoulli(const Tensor& p, Generator* gen) {

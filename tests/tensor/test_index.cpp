@@ -188,17 +188,18 @@ TEST_CASE("index: bounds and argument errors name the op, the value and the vali
     CHECK_THROWS_WITH(one_hot(x), Catch::Contains("integer"));
 }
 
-TEST_CASE("index: a CUDA tensor fails loudly while the CUDA backend has no index kernels", "[gpu][index]") {
+TEST_CASE("index: CUDA index kernels match the CPU (full conformance in test_cuda_gemm_conv.cpp)", "[gpu][index]") {
     CXR_SKIP_WITHOUT_GPU();
-    Tensor xg = cxr::testing::random_input({3, 5}, 131, -1, 1, DType::f32).to(Device::cuda(0));
-    Tensor ig = i64s({0, 2}, {2}).to(Device::cuda(0));
-    if (!kernel_registry().find("index_select", DeviceType::CUDA))
-        CHECK_THROWS_WITH(index_select(xg, 1, ig), Catch::Contains("no kernel") && Catch::Contains("cuda"));
-    if (!kernel_registry().find("gather", DeviceType::CUDA))
-        CHECK_THROWS_WITH(gather(xg, 1, i64s({0, 1, 0, 1, 0, 1}, {3, 2}).to(Device::cuda(0))),
-                          Catch::Contains("no kernel"));
-    if (!kernel_registry().find("index_select", DeviceType::CUDA))
-        CHECK_THROWS_WITH(embedding(ig, xg), Catch::Contains("no kernel"));
+    Tensor x = cxr::testing::random_input({3, 5}, 131, -1, 1, DType::f32);
+    Tensor xg = x.to(Device::cuda(0));
+    Tensor i = i64s({0, 2, 2}, {3});
+    Tensor ig = i.to(Device::cuda(0));
+    CXR_EXPECT_CLOSE(index_select(xg, 1, ig).to(Device::cpu()), index_select(x, 1, i), 0, 0);
+    Tensor gi = i64s({0, 1, 0, 1, 4, 4}, {3, 2});
+    CXR_EXPECT_CLOSE(gather(xg, 1, gi.to(Device::cuda(0))).to(Device::cpu()), gather(x, 1, gi), 0, 0);
+    CXR_EXPECT_CLOSE(embedding(ig, xg).to(Device::cpu()), embedding(i, x), 0, 0);
+    CHECK_THROWS_WITH(index_select(xg, 1, i64s({7}, {1}).to(Device::cuda(0))),
+                      Catch::Contains("index_select") && Catch::Contains("7"));
 }
 
 TEST_CASE("index: CUDA tensors need the CUDA backend (compile check in CPU-only builds)", "[cpu][index]") {

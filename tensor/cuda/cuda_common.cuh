@@ -1,0 +1,32 @@
+// Small helpers shared by the CUDA kernel files (tensor/cuda/*.cu): the CUDA error check and the per-launch check.
+// after_launch(name) checks cudaGetLastError() after every kernel launch and, with CXR_SYNC=1 in the environment,
+// synchronises the device so that an asynchronous fault is reported with the name of the kernel that caused it.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "tensor/error.h"
+
+namespace cxr::tensor::cuda {
+
+inline void check(cudaError_t err, const char* what) {
+    if (err != cudaSuccess) CXR_FAIL("CUDA error in ", what, ": ", cudaGetErrorString(err));
+}
+
+inline bool sync_after_kernels() {
+    static const bool on = [] {
+        const char* v = std::getenv("CXR_SYNC");
+        return v && std::string(v) == "1";
+    }();
+    return on;
+}
+
+inline void after_launch(const char* kernel) {
+    check(cudaGetLastError(), kernel);
+    if (sync_after_kernels()) check(cudaDeviceSynchronize(), kernel);
+}
+
+}  // namespace cxr::tensor::cuda
