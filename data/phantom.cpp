@@ -73,11 +73,11 @@ Geometry geometry(const PhantomCase& c) {
     g.lung[0] = {-0.34f * g.scale, -0.02f, 0.25f * g.scale, lh};
     g.lung[1] = {0.34f * g.scale, 0.0f, 0.24f * g.scale, lh - 0.02f};
     const bool cardio = c.findings[kCardio];
-    // Cardiomegaly widens the heart by 1.12 + 0.26·severity (severity = 0.15 + 0.85·u[17]); normal hearts vary by
-    // ±8 %, so mild cases overlap large normal hearts.
+    // Cardiomegaly widens the heart by 1 + 0.32·severity (severity = 0.15 + 0.85·u[17]); normal hearts vary by
+    // ±10 %, so mild cases overlap large normal hearts.
     const float sev = 0.15f + 0.85f * u[17 + kCardio];
-    const float widen = cardio ? 1.12f + 0.26f * sev : 1.0f;
-    g.heart_a = 0.19f * g.scale * (0.92f + 0.16f * u[2]) * widen;
+    const float widen = cardio ? 1.0f + 0.32f * sev : 1.0f;
+    g.heart_a = 0.19f * g.scale * (0.90f + 0.20f * u[2]) * widen;
     g.heart_b = 0.19f * (cardio ? 1.0f + 0.12f * sev : 1.0f);
     g.heart_cx = 0.08f * g.scale + (cardio ? 0.04f * sev : 0.0f);
     g.heart_cy = 0.30f;
@@ -286,10 +286,10 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
                     const Lung& L = g.lung[k];
                     const float lateral = std::clamp((x - L.cx) * (k == 0 ? -1.0f : 1.0f) / L.a, -1.0f, 1.0f);
                     // a mild effusion only fills the costophrenic angle: the level sits lower, the fluid is fainter
-                    const float level = L.cy + L.b * (0.42f - 0.12f * u[14] + 0.30f * (1.0f - sev[kEffusion])) -
+                    const float level = L.cy + L.b * (0.42f - 0.12f * u[14] + 0.45f * (1.0f - sev[kEffusion])) -
                                         0.14f * (lateral + 1.0f) * 0.5f;
                     const float m = lung_mask[k] * smoothstep01((y - level) / (3 * edge) + 0.5f);
-                    I += (0.60f - I) * m * (0.25f + 0.75f * sev[kEffusion]);
+                    I += (0.60f - I) * m * sev[kEffusion];
                 }
             }
             if (c.findings[kConsolidation]) {

@@ -21,8 +21,8 @@
 //   Consolidation, Edema, Atelectasis or Lung Lesion is. Enlarged Cardiomediastinum, Pleural Other, Fracture and
 //   Support Devices are never drawn (negative). Each drawn finding has a severity s = 0.15 + 0.85·u (u a per-case
 //   draw) so that mild cases are hard to see and no finding is trivially separable: cardiomegaly widens the heart by
-//   1.12 + 0.26 s (normal hearts vary ±8 %); an effusion's fluid level sits 0.30 (1 − s) lung half-heights lower and
-//   its opacity is ×(0.25 + 0.75 s); consolidation and atelectasis contrast ×s; edema ×s²; lesion contrast
+//   1 + 0.32 s (normal hearts vary ±10 %); an effusion's fluid level sits 0.45 (1 − s) lung half-heights lower and
+//   its opacity is ×s; consolidation and atelectasis contrast ×s; edema ×s²; lesion contrast
 //   ×(0.4 + 0.6 s); pneumothorax darkening ×(0.4 + 0.6 s).
 // DEMOGRAPHICS: sex (body width, breast shadows, bone density), age (bone density, body width, lung brightness),
 //   race: a subtle global appearance shift (gamma and soft-tissue brightness per category: Asian, Black, Hispanic,
