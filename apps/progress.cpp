@@ -10,9 +10,7 @@
 #include "tensor/backend.h"
 #include "tensor/error.h"
 
-#ifndef CXR_GIT_COMMIT
-#define CXR_GIT_COMMIT "unknown"
-#endif
+#include "cxr_git_commit.h"  // CXR_GIT_COMMIT, generated at build time (scripts/git_commit.cmake)
 #ifndef CXR_BUILD_TYPE
 #define CXR_BUILD_TYPE "unknown"
 #endif
