@@ -115,20 +115,6 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
     for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
 }
 
-std::string squeeze(const std::string& s) {  // trims and collapses whitespace
-    std::string out;
-    bool space = false;
-    for (char c : s) {
-        if (std::isspace((unsigned char)c)) {
-            space = !out.empty();
-        } else {
-            if (space) out += ' ';
-            space = false;
-            out += c;
-        }
-    }
-    return out;
-}
 
 bool any_match(const std::string& s, const std::regex& r) { return std::regex_search(s, r); }
 
@@ -146,13 +132,13 @@ std::vector<std::vector<std::string>> report_clauses(const std::string& text) {
         const bool decimal = c == '.' && i > 0 && i + 1 < t.size() && std::isdigit((unsigned char)t[i - 1]) &&
                              std::isdigit((unsigned char)t[i + 1]);
         if (c == '!' || c == '?' || c == ';' || c == '\n' || c == '\r' || (c == '.' && !decimal)) {
-            sentences.push_back(squeeze(cur));
+            sentences.push_back(collapse_whitespace(cur));
             cur.clear();
         } else {
             cur += c;
         }
     }
-    sentences.push_back(squeeze(cur));
+    sentences.push_back(collapse_whitespace(cur));
     static const std::vector<std::string> breakers = {" but ",         " however",    " although ", " though ",
                                                       " except ",      " aside from ", " apart from ", " otherwise ",
                                                       ", which ",      ", there ",    ", with ",    " and there "};
@@ -167,10 +153,10 @@ std::vector<std::vector<std::string>> report_clauses(const std::string& text) {
         size_t start = 0;
         for (size_t p : cuts) {
             if (p <= start) continue;
-            clauses.push_back(squeeze(s.substr(start, p - start)));
+            clauses.push_back(collapse_whitespace(s.substr(start, p - start)));
             start = p;
         }
-        clauses.push_back(squeeze(s.substr(start)));
+        clauses.push_back(collapse_whitespace(s.substr(start)));
         std::vector<std::string> kept;
         for (auto& c : clauses) {
             // A clause starting with ", which" etc. keeps its words, not the comma.

@@ -16,6 +16,21 @@ std::string trim(const std::string& s) {
     return s.substr(b, e - b);
 }
 
+std::string collapse_whitespace(const std::string& s) {
+    std::string out;
+    bool space = false;
+    for (char c : s) {
+        if (std::isspace(static_cast<unsigned char>(c))) {
+            space = !out.empty();
+        } else {
+            if (space) out += ' ';
+            space = false;
+            out += c;
+        }
+    }
+    return out;
+}
+
 std::string to_lower(std::string s) {
     for (char& c : s) c = (char)std::tolower((unsigned char)c);
     return s;

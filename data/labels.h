@@ -127,6 +127,8 @@ Race race_from_name(const std::string& name);  // manifest coding
 
 // Small string helpers shared by the adapters.
 std::string trim(const std::string& s);
+// Trims and collapses every run of whitespace to one space ("  a \n b " -> "a b").
+std::string collapse_whitespace(const std::string& s);
 std::string to_lower(std::string s);
 std::vector<std::string> split_string(const std::string& s, char sep);
 

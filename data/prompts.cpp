@@ -13,20 +13,6 @@ namespace cxr::data {
 
 namespace {
 
-std::string collapse_spaces(const std::string& s) {
-    std::string out;
-    bool space = false;
-    for (char c : s) {
-        if (std::isspace((unsigned char)c)) {
-            space = !out.empty();
-        } else {
-            if (space) out += ' ';
-            space = false;
-            out += c;
-        }
-    }
-    return out;
-}
 
 bool is_list_number(const std::string& s) {  // "1." or "12)" etc.
     if (s.size() < 2) return false;
@@ -44,7 +30,7 @@ std::string join(const std::vector<std::string>& parts, size_t n, char sep) {
 }  // namespace
 
 int conservative_token_count(const std::string& text) {
-    std::string s = collapse_spaces(text);
+    std::string s = collapse_whitespace(text);
     for (char& c : s) c = (char)std::tolower((unsigned char)c);
     const size_t n = s.size();
     int count = 0;
@@ -95,7 +81,7 @@ std::string prompt_prefix(int age, Race race, Sex sex) {
 }
 
 std::vector<std::string> split_sentences(const std::string& text) {
-    const std::string s = collapse_spaces(text);
+    const std::string s = collapse_whitespace(text);
     std::vector<std::string> raw;
     size_t start = 0;
     for (size_t i = 0; i < s.size(); ++i) {
@@ -125,7 +111,7 @@ FitResult fit_prompt(int age, Race race, Sex sex, const std::string& impression,
                      int budget, const std::function<void(const std::string&)>& log) {
     const TokenCounter counter = count ? count : TokenCounter(conservative_token_count);
     const std::string prefix = prompt_prefix(age, race, sex);
-    const std::string original = collapse_spaces(impression);
+    const std::string original = collapse_whitespace(impression);
     auto make = [&](const std::string& imp) { return imp.empty() ? prefix : prefix + " " + imp; };
     FitResult res;
     res.impression = original;
@@ -174,7 +160,7 @@ std::vector<PromptItem> expand(const std::vector<Record>& sources, uint64_t seed
             ++st.skipped_no_age;
             continue;
         }
-        if (collapse_spaces(r.report).empty()) {
+        if (collapse_whitespace(r.report).empty()) {
             ++st.skipped_no_report;
             continue;
         }

@@ -148,32 +148,6 @@ void bilinear_backward_kernel(const ResizeParams& p, const Tensor& gy, const Ten
 
 // ---- pad ----
 // Per dim: the input index each output index reads, or -1 (constant padding).
-std::vector<std::vector<int64_t>> pad_tables(const PadParams& p) {
-    std::vector<std::vector<int64_t>> t(p.in_sizes.size());
-    for (size_t d = 0; d < p.in_sizes.size(); ++d) {
-        const int64_t in = p.in_sizes[d];
-        t[d].resize(p.out_sizes[d]);
-        for (int64_t o = 0; o < p.out_sizes[d]; ++o) {
-            int64_t s = o - p.before[d];
-            switch (p.mode) {
-                case PadMode::constant: s = (s >= 0 && s < in) ? s : -1; break;
-                case PadMode::reflect:
-                    if (in == 1) {
-                        s = 0;
-                    } else {
-                        const int64_t period = 2 * (in - 1);
-                        s = ((s % period) + period) % period;
-                        if (s >= in) s = period - s;
-                    }
-                    break;
-                case PadMode::replicate: s = std::min(std::max<int64_t>(s, 0), in - 1); break;
-                case PadMode::circular: s = ((s % in) + in) % in; break;
-            }
-            t[d][o] = s;
-        }
-    }
-    return t;
-}
 
 // Calls body(out_offset, in_offset or -1) for every output element in row-major order.
 template <class Body>
@@ -185,7 +159,7 @@ void for_each_padded(const PadParams& p, Body&& body) {
         body(0, 0);
         return;
     }
-    const auto tables = pad_tables(p);
+    const auto tables = pad_source_tables(p);
     const Shape in_strides = contiguous_strides(p.in_sizes);
     const int64_t inner = p.out_sizes[nd - 1];
     const std::vector<int64_t>& last = tables[nd - 1];

@@ -221,33 +221,6 @@ struct PadGeom {
     int64_t ptr_off[kPadDims];    // backward: start of dim d's CSR pointers (in_sizes[d] + 1 entries)
 };
 
-// Per dim: the input index each output index reads, or -1 (constant padding) — the CPU's pad_tables.
-std::vector<std::vector<int64_t>> pad_tables(const PadParams& p) {
-    std::vector<std::vector<int64_t>> t(p.in_sizes.size());
-    for (size_t d = 0; d < p.in_sizes.size(); ++d) {
-        const int64_t in = p.in_sizes[d];
-        t[d].resize(p.out_sizes[d]);
-        for (int64_t o = 0; o < p.out_sizes[d]; ++o) {
-            int64_t s = o - p.before[d];
-            switch (p.mode) {
-                case PadMode::constant: s = (s >= 0 && s < in) ? s : -1; break;
-                case PadMode::reflect:
-                    if (in == 1) {
-                        s = 0;
-                    } else {
-                        const int64_t period = 2 * (in - 1);
-                        s = ((s % period) + period) % period;
-                        if (s >= in) s = period - s;
-                    }
-                    break;
-                case PadMode::replicate: s = std::min(std::max<int64_t>(s, 0), in - 1); break;
-                case PadMode::circular: s = ((s % in) + in) % in; break;
-            }
-            t[d][o] = s;
-        }
-    }
-    return t;
-}
 
 PadGeom pad_geom(const PadParams& p) {
     CXR_CHECK(p.in_sizes.size() <= (size_t)kPadDims, "pad (CUDA): at most ", kPadDims, " dims");
@@ -313,7 +286,7 @@ void pad_forward(const PadParams& p, const Tensor& x, const Tensor& y) {
     const int64_t n = y.numel();
     if (n == 0) return;
     PadGeom g = pad_geom(p);
-    const auto tables = pad_tables(p);
+    const auto tables = pad_source_tables(p);
     std::vector<int64_t> flat;
     for (int d = 0; d < g.nd; ++d) {
         g.table_off[d] = (int64_t)flat.size();
@@ -333,7 +306,7 @@ void pad_backward(const PadParams& p, const Tensor& gy, const Tensor& gx) {
     const int64_t n = gx.numel();
     if (n == 0) return;
     PadGeom g = pad_geom(p);
-    const auto tables = pad_tables(p);
+    const auto tables = pad_source_tables(p);
     // CSR per dim: ptr (in + 1 entries, absolute positions into outs), outs = output indices grouped by input.
     std::vector<int64_t> ptr, outs;
     for (int d = 0; d < g.nd; ++d) {

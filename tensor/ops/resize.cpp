@@ -138,4 +138,31 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     });
 }
 
+std::vector<std::vector<int64_t>> pad_source_tables(const PadParams& p) {
+    std::vector<std::vector<int64_t>> t(p.in_sizes.size());
+    for (size_t d = 0; d < p.in_sizes.size(); ++d) {
+        const int64_t in = p.in_sizes[d];
+        t[d].resize(p.out_sizes[d]);
+        for (int64_t o = 0; o < p.out_sizes[d]; ++o) {
+            int64_t s = o - p.before[d];
+            switch (p.mode) {
+                case PadMode::constant: s = (s >= 0 && s < in) ? s : -1; break;
+                case PadMode::reflect:
+                    if (in == 1) {
+                        s = 0;
+                    } else {
+                        const int64_t period = 2 * (in - 1);
+                        s = ((s % period) + period) % period;
+                        if (s >= in) s = period - s;
+                    }
+                    break;
+                case PadMode::replicate: s = std::min(std::max<int64_t>(s, 0), in - 1); break;
+                case PadMode::circular: s = ((s % in) + in) % in; break;
+            }
+            t[d][o] = s;
+        }
+    }
+    return t;
+}
+
 }  // namespace cxr::tensor

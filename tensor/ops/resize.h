@@ -57,5 +57,8 @@ struct PadParams {
     PadMode mode = PadMode::constant;
     double value = 0.0;
 };
+// Per padded dim d: for each output index o, the input index it reads (mode rules above), or -1 for constant
+// padding outside the input. Shared by the CPU and CUDA pad kernels.
+std::vector<std::vector<int64_t>> pad_source_tables(const PadParams& p);
 using PadKernel = void(const PadParams& p, const Tensor& in, const Tensor& out);  // forward x->y, backward gy->gx
 }  // namespace cxr::tensor
