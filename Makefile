@@ -28,7 +28,8 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(BUILD)/cxr backends --tested
 
-demo: build
+demo: configure
+	cmake --build $(BUILD) -j $(JOBS) --target cxr
 	$(BUILD)/cxr demo
 
 bench: build
