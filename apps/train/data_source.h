@@ -6,7 +6,9 @@
 //    "options": {adapter options, data/adapters/adapters.h load_dataset},
 //    "frontal": false, "pa_only": false,      keep frontal (PA/AP) / PA images only
 //    "max_images": 0,                          keep the first N after filtering (0: all)
-//    "site": ""}                               keep one acquisition site only ("" : all)
+//    "site": "",                               keep one acquisition site only ("" : all)
+//    "resplit": {"train": 0.7, "valid": 0.1, "test": 0.2, "seed": 0}}   optional: replace the dataset's splits by
+//                                              patient-disjoint ones (data/select.h) before "split" is applied
 #pragma once
 
 #include <cstdint>
@@ -29,6 +31,9 @@ struct DataSource {
     bool pa_only = false;
     int64_t max_images = 0;
     std::string site;
+    bool resplit = false;           // assign new patient-disjoint splits (data/select.h) before filtering by split
+    double resplit_fractions[3] = {0.7, 0.1, 0.2};
+    uint64_t resplit_seed = 0;
 
     // Throws naming `where` (e.g. "data.train") and the unknown or malformed key.
     static DataSource from_json(const nlohmann::json& j, const std::string& where, const std::string& base_dir = "");
