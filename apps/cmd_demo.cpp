@@ -51,7 +51,7 @@ int cmd_demo(int argc, char** argv) {
     Args args("demo",
               "Runs the classifier study on built-in phantom data: real-only, synthetic-only, mixed and\n"
               "pretrain+fine-tune classifiers plus baselines, evaluated in and out of distribution with fairness\n"
-              "gaps; writes a self-contained HTML report. About 5 minutes on 2 CPU cores.",
+              "gaps; writes a self-contained HTML report. About 2 minutes on 2 CPU cores (after the build).",
               {{"out", "DIR", "output folder", "out/demo"},
                {"device", "DEV", "cpu or cuda", "cpu"},
                {"seed", "S", "seed of the phantom draws and the training", "0"},
