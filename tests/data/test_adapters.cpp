@@ -114,10 +114,10 @@ TEST_CASE("adapters: NIH Data_Entry_2017 with splits.csv", "[cpu][adapters]") {
     o.root = root;
     const auto r = load_nih(o);
     REQUIRE(r.size() == 5);
-    // Row 1: 00000001_000.png,Cardiomegaly,0,1,57,M,PA,...
-    CHECK(r[0].image_path == root + "/00000001_000.png");  // no images/ folder: images in root
-    CHECK(r[0].patient_id == "1");
-    CHECK(r[0].study_id == "00000001_000");
+    // Row 1: 90000001_000.png,Cardiomegaly,0,9001,57,M,PA,... (invented rows in the published layout)
+    CHECK(r[0].image_path == root + "/90000001_000.png");  // no images/ folder: images in root
+    CHECK(r[0].patient_id == "9001");
+    CHECK(r[0].study_id == "90000001_000");
     CHECK(r[0].split == "train");
     CHECK(r[0].view == View::pa);
     CHECK(r[0].sex == Sex::male);
@@ -163,51 +163,51 @@ TEST_CASE("adapters: NIH images/ folder, old 058Y ages and bad rows", "[cpu][ada
     const fs::path d = temp_dir("nih_images");
     fs::create_directories(d / "images");
     write_file(d / "Data_Entry_2017.csv", std::string(kNihHeader) +
-                                              "00000005_000.png,Pneumonia,0,5,058Y,F,AP,2048,2500,0.168,0.168\n");
+                                              "90000005_000.png,Pneumonia,0,5,058Y,F,AP,2048,2500,0.168,0.168\n");
     NihOptions o;
     o.root = d.string();
     auto r = load_nih(o);
     REQUIRE(r.size() == 1);
-    CHECK(r[0].image_path == (d / "images" / "00000005_000.png").string());
+    CHECK(r[0].image_path == (d / "images" / "90000005_000.png").string());
     CHECK(r[0].age == 58);
     CHECK(r[0].split == "");
     check_labels(r[0], nih_labels({"Pneumonia"}));
 
     SECTION("age that is not a number names file:line") {
         write_file(d / "Data_Entry_2017.csv",
-                   std::string(kNihHeader) + "00000005_000.png,Pneumonia,0,5,58,F,AP,2048,2500,0.168,0.168\n" +
-                       "00000006_000.png,Pneumonia,0,6,old,F,AP,2048,2500,0.168,0.168\n");
+                   std::string(kNihHeader) + "90000005_000.png,Pneumonia,0,5,58,F,AP,2048,2500,0.168,0.168\n" +
+                       "90000006_000.png,Pneumonia,0,6,old,F,AP,2048,2500,0.168,0.168\n");
         const std::string msg = error_of([&] { load_nih(o); });
         CHECK(contains(msg, "Data_Entry_2017.csv:3"));
         CHECK(contains(msg, "Patient Age 'old'"));
     }
     SECTION("truncated row (file cut in the middle of a record)") {
         write_file(d / "Data_Entry_2017.csv",
-                   std::string(kNihHeader) + "00000005_000.png,Pneumonia,0,5,58,F,AP,2048,2500,0.168,0.168\n" +
-                       "00000006_000.png,Pneumonia,0,6,5");
+                   std::string(kNihHeader) + "90000005_000.png,Pneumonia,0,5,58,F,AP,2048,2500,0.168,0.168\n" +
+                       "90000006_000.png,Pneumonia,0,6,5");
         const std::string msg = error_of([&] { load_nih(o); });
         CHECK(contains(msg, "Data_Entry_2017.csv:3"));
     }
     SECTION("row with too many fields") {
         write_file(d / "Data_Entry_2017.csv", std::string(kNihHeader) +
-                                                  "00000005_000.png,Pneumonia,0,5,58,F,AP,2048,2500,0.168,0.168,9\n");
+                                                  "90000005_000.png,Pneumonia,0,5,58,F,AP,2048,2500,0.168,0.168,9\n");
         CHECK(contains(error_of([&] { load_nih(o); }), "Data_Entry_2017.csv:2"));
     }
     SECTION("quoted field left open at the end of the file") {
         write_file(d / "Data_Entry_2017.csv",
-                   std::string(kNihHeader) + "00000005_000.png,\"Pneumonia,0,5,58,F,AP,2048,2500,0.168,0.168\n");
+                   std::string(kNihHeader) + "90000005_000.png,\"Pneumonia,0,5,58,F,AP,2048,2500,0.168,0.168\n");
         CHECK(contains(error_of([&] { load_nih(o); }), "Data_Entry_2017.csv:2"));
     }
     SECTION("missing required column names it") {
         write_file(d / "Data_Entry_2017.csv", "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,"
-                                              "View Position\n00000005_000.png,Pneumonia,0,5,58,AP\n");
+                                              "View Position\n90000005_000.png,Pneumonia,0,5,58,AP\n");
         const std::string msg = error_of([&] { load_nih(o); });
         CHECK(contains(msg, "no column 'Patient Gender'"));
         CHECK(contains(msg, "Data_Entry_2017.csv"));
     }
     SECTION("empty patient id") {
         write_file(d / "Data_Entry_2017.csv", std::string(kNihHeader) +
-                                                  "00000005_000.png,Pneumonia,0,,58,F,AP,2048,2500,0.168,0.168\n");
+                                                  "90000005_000.png,Pneumonia,0,,58,F,AP,2048,2500,0.168,0.168\n");
         CHECK(contains(error_of([&] { load_nih(o); }), "Data_Entry_2017.csv:2: empty Patient ID"));
     }
     SECTION("empty file and a folder without the entry CSV") {

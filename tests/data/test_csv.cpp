@@ -113,15 +113,15 @@ TEST_CASE("csv: bracket headers as in NIH Data_Entry_2017", "[cpu][csv]") {
     const std::string text =
         "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
         "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]\r\n"
-        "00000001_000.png,Cardiomegaly,0,1,57,M,PA,2682,2749,0.143,0.145\r\n";
+        "90000001_000.png,Cardiomegaly,0,9001,57,M,PA,2500,2600,0.143,0.145\r\n";
     CsvTable t = CsvTable::parse(text, "nih.csv");
     REQUIRE(t.num_columns() == 11);
     CHECK(t.header()[7] == "OriginalImage[Width]");
     CHECK(t.header()[8] == "OriginalImage[Height]");
     CHECK(t.header()[9] == "OriginalImagePixelSpacing[x]");
     CHECK(t.header()[10] == "OriginalImagePixelSpacing[y]");
-    CHECK(t.get_int(0, "OriginalImage[Width]") == 2682);
-    CHECK(t.get_int(0, "OriginalImage[Height]") == 2749);
+    CHECK(t.get_int(0, "OriginalImage[Width]") == 2500);
+    CHECK(t.get_int(0, "OriginalImage[Height]") == 2600);
     CHECK(t.get_double(0, "OriginalImagePixelSpacing[y]") == 0.145);
     CHECK(t.at(0, "Patient Gender") == "M");
     // The group's written name is not a column; the error lists the expanded names.
