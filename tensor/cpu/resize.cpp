@@ -14,21 +14,10 @@ namespace cxr::tensor::cpu {
 
 namespace {
 
-// ---- nearest ----
-// Source index per output index along one axis, as torch's nearest_idx.
-std::vector<int64_t> nearest_table(int64_t in, int64_t out, double scale) {
-    std::vector<int64_t> t(out);
-    const float r = scale > 0.0 ? (float)(1.0 / scale) : (float)in / (float)out;
-    for (int64_t o = 0; o < out; ++o) {
-        if (out == in) t[o] = o;
-        else if (out == 2 * in) t[o] = o >> 1;
-        else t[o] = std::min((int64_t)std::floor((float)o * r), in - 1);
-    }
-    return t;
-}
-
+// ---- nearest (source indices: resize_nearest_table, tensor/ops/resize.h) ----
 void nearest_forward_kernel(const ResizeParams& p, const Tensor& x, const Tensor& y) {
-    const std::vector<int64_t> th = nearest_table(p.H, p.H_out, p.scale_h), tw = nearest_table(p.W, p.W_out, p.scale_w);
+    const std::vector<int64_t> th = resize_nearest_table(p.H, p.H_out, p.scale_h),
+                               tw = resize_nearest_table(p.W, p.W_out, p.scale_w);
     CXR_DISPATCH_ALL(x.dtype(), "upsample_nearest2d", {
         const scalar_t* xp = x.data<scalar_t>();
         scalar_t* yp = y.data<scalar_t>();
@@ -43,7 +32,8 @@ void nearest_forward_kernel(const ResizeParams& p, const Tensor& x, const Tensor
 
 template <class T>
 void nearest_backward(const ResizeParams& p, const T* gy, T* gx) {
-    const std::vector<int64_t> th = nearest_table(p.H, p.H_out, p.scale_h), tw = nearest_table(p.W, p.W_out, p.scale_w);
+    const std::vector<int64_t> th = resize_nearest_table(p.H, p.H_out, p.scale_h),
+                               tw = resize_nearest_table(p.W, p.W_out, p.scale_w);
     std::fill(gx, gx + p.planes * p.H * p.W, T(0));
     for (int64_t pl = 0; pl < p.planes; ++pl)
         for (int64_t i = 0; i < p.H_out; ++i) {
@@ -53,37 +43,12 @@ void nearest_backward(const ResizeParams& p, const T* gy, T* gx) {
         }
 }
 
-// ---- bilinear ----
-template <class T>
-struct LinearTable {
-    std::vector<int64_t> i0, i1;
-    std::vector<T> l0, l1;  // weights of i0 and i1
-};
-
-// torch's area_pixel_compute_scale / area_pixel_compute_source_index (non-cubic), in precision T.
-template <class T>
-LinearTable<T> linear_table(int64_t in, int64_t out, double scale, bool align_corners) {
-    LinearTable<T> t;
-    t.i0.resize(out), t.i1.resize(out), t.l0.resize(out), t.l1.resize(out);
-    T r;
-    if (align_corners) r = out > 1 ? T(in - 1) / T(out - 1) : T(0);
-    else r = scale > 0.0 ? T(1.0 / scale) : T(in) / T(out);
-    for (int64_t o = 0; o < out; ++o) {
-        const T src = align_corners ? r * T(o) : std::max(r * (T(o) + T(0.5)) - T(0.5), T(0));
-        const int64_t a = std::min((int64_t)std::floor(src), in - 1);
-        const T lam = std::min(std::max(src - T(a), T(0)), T(1));
-        t.i0[o] = a;
-        t.i1[o] = a < in - 1 ? a + 1 : a;
-        t.l1[o] = lam;
-        t.l0[o] = T(1) - lam;
-    }
-    return t;
-}
+// ---- bilinear (weights: resize_linear_table, tensor/ops/resize.h) ----
 
 template <class T>
 void bilinear_forward(const ResizeParams& p, const T* x, T* y) {
-    const auto th = linear_table<T>(p.H, p.H_out, p.scale_h, p.align_corners);
-    const auto tw = linear_table<T>(p.W, p.W_out, p.scale_w, p.align_corners);
+    const auto th = resize_linear_table<T>(p.H, p.H_out, p.scale_h, p.align_corners);
+    const auto tw = resize_linear_table<T>(p.W, p.W_out, p.scale_w, p.align_corners);
 #pragma omp parallel for if (p.planes > 1 && p.planes * p.H_out * p.W_out > 16384)
     for (int64_t pl = 0; pl < p.planes; ++pl) {
         const T* xp = x + pl * p.H * p.W;
@@ -102,8 +67,8 @@ void bilinear_forward(const ResizeParams& p, const T* x, T* y) {
 
 template <class T>
 void bilinear_backward(const ResizeParams& p, const T* gy, T* gx) {
-    const auto th = linear_table<T>(p.H, p.H_out, p.scale_h, p.align_corners);
-    const auto tw = linear_table<T>(p.W, p.W_out, p.scale_w, p.align_corners);
+    const auto th = resize_linear_table<T>(p.H, p.H_out, p.scale_h, p.align_corners);
+    const auto tw = resize_linear_table<T>(p.W, p.W_out, p.scale_w, p.align_corners);
 #pragma omp parallel for if (p.planes > 1 && p.planes * p.H_out * p.W_out > 16384)
     for (int64_t pl = 0; pl < p.planes; ++pl) {
         T* gp = gx + pl * p.H * p.W;

@@ -40,18 +40,6 @@ Tensor upload_i64(const std::vector<int64_t>& v, Device dev) {
     return from_blob_copy(v.data(), {(int64_t)v.size()}, DType::i64, dev);
 }
 
-// ---- nearest (torch's nearest_idx, as the CPU) ----
-std::vector<int64_t> nearest_table(int64_t in, int64_t out, double scale) {
-    std::vector<int64_t> t(out);
-    const float r = scale > 0.0 ? (float)(1.0 / scale) : (float)in / (float)out;
-    for (int64_t o = 0; o < out; ++o) {
-        if (out == in) t[o] = o;
-        else if (out == 2 * in) t[o] = o >> 1;
-        else t[o] = std::min((int64_t)std::floor((float)o * r), in - 1);
-    }
-    return t;
-}
-
 // For a non-decreasing table over [0, in): range[2s], range[2s+1] = the outputs o with table[o] == s.
 std::vector<int64_t> inverse_ranges(const std::vector<int64_t>& t, int64_t in) {
     std::vector<int64_t> r(2 * in, 0);
@@ -87,8 +75,8 @@ __global__ void nearest_backward_kernel(ResizeParams p, const int64_t* rh, const
 void nearest_forward(const ResizeParams& p, const Tensor& x, const Tensor& y) {
     const int64_t n = y.numel();
     if (n == 0) return;
-    Tensor th = upload_i64(nearest_table(p.H, p.H_out, p.scale_h), x.device());
-    Tensor tw = upload_i64(nearest_table(p.W, p.W_out, p.scale_w), x.device());
+    Tensor th = upload_i64(resize_nearest_table(p.H, p.H_out, p.scale_h), x.device());
+    Tensor tw = upload_i64(resize_nearest_table(p.W, p.W_out, p.scale_w), x.device());
     CXR_DISPATCH_ALL(x.dtype(), "upsample_nearest2d", {
         nearest_forward_kernel<scalar_t><<<resize_blocks(n), 256>>>(p, th.data<int64_t>(), tw.data<int64_t>(),
                                                                     x.data<scalar_t>(), y.data<scalar_t>(), n);
@@ -99,8 +87,8 @@ void nearest_forward(const ResizeParams& p, const Tensor& x, const Tensor& y) {
 void nearest_backward(const ResizeParams& p, const Tensor& gy, const Tensor& gx) {
     const int64_t n = gx.numel();
     if (n == 0) return;
-    Tensor rh = upload_i64(inverse_ranges(nearest_table(p.H, p.H_out, p.scale_h), p.H), gy.device());
-    Tensor rw = upload_i64(inverse_ranges(nearest_table(p.W, p.W_out, p.scale_w), p.W), gy.device());
+    Tensor rh = upload_i64(inverse_ranges(resize_nearest_table(p.H, p.H_out, p.scale_h), p.H), gy.device());
+    Tensor rw = upload_i64(inverse_ranges(resize_nearest_table(p.W, p.W_out, p.scale_w), p.W), gy.device());
     CXR_DISPATCH_FLOAT(gy.dtype(), "upsample_nearest2d_backward", {
         nearest_backward_kernel<scalar_t><<<resize_blocks(n), 256>>>(p, rh.data<int64_t>(), rw.data<int64_t>(),
                                                                      gy.data<scalar_t>(), gx.data<scalar_t>(), n);
@@ -108,31 +96,7 @@ void nearest_backward(const ResizeParams& p, const Tensor& gy, const Tensor& gx)
     after_launch("upsample_nearest2d_backward");
 }
 
-// ---- bilinear (torch's area_pixel_compute_scale / source_index in precision C, as the CPU) ----
-template <class C>
-struct LinearTable {
-    std::vector<int64_t> i0, i1;
-    std::vector<C> l0, l1;
-};
-
-template <class C>
-LinearTable<C> linear_table(int64_t in, int64_t out, double scale, bool align_corners) {
-    LinearTable<C> t;
-    t.i0.resize(out), t.i1.resize(out), t.l0.resize(out), t.l1.resize(out);
-    C r;
-    if (align_corners) r = out > 1 ? C(in - 1) / C(out - 1) : C(0);
-    else r = scale > 0.0 ? C(1.0 / scale) : C(in) / C(out);
-    for (int64_t o = 0; o < out; ++o) {
-        const C src = align_corners ? r * C(o) : std::max(r * (C(o) + C(0.5)) - C(0.5), C(0));
-        const int64_t a = std::min((int64_t)std::floor(src), in - 1);
-        const C lam = std::min(std::max(src - C(a), C(0)), C(1));
-        t.i0[o] = a;
-        t.i1[o] = a < in - 1 ? a + 1 : a;
-        t.l1[o] = lam;
-        t.l0[o] = C(1) - lam;
-    }
-    return t;
-}
+// ---- bilinear (weights: resize_linear_table in precision C, tensor/ops/resize.h, as the CPU) ----
 
 // Device copy of one axis' table: idx = [i0..., i1...], inv = inverse ranges of i0 then of i1, lam = [l0..., l1...].
 struct AxisTables {
@@ -140,7 +104,7 @@ struct AxisTables {
 };
 
 template <class C>
-AxisTables upload_axis(const LinearTable<C>& t, int64_t in, Device dev) {
+AxisTables upload_axis(const ResizeLinearTable<C>& t, int64_t in, Device dev) {
     std::vector<int64_t> idx(t.i0);
     idx.insert(idx.end(), t.i1.begin(), t.i1.end());
     std::vector<int64_t> inv = inverse_ranges(t.i0, in), inv1 = inverse_ranges(t.i1, in);
@@ -191,8 +155,8 @@ template <class T, bool Backward>
 void bilinear_typed(const ResizeParams& p, const Tensor& in, const Tensor& out) {
     using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
     const Device dev = in.device();
-    const AxisTables th = upload_axis<C>(linear_table<C>(p.H, p.H_out, p.scale_h, p.align_corners), p.H, dev);
-    const AxisTables tw = upload_axis<C>(linear_table<C>(p.W, p.W_out, p.scale_w, p.align_corners), p.W, dev);
+    const AxisTables th = upload_axis<C>(resize_linear_table<C>(p.H, p.H_out, p.scale_h, p.align_corners), p.H, dev);
+    const AxisTables tw = upload_axis<C>(resize_linear_table<C>(p.W, p.W_out, p.scale_w, p.align_corners), p.W, dev);
     const int64_t n = out.numel();
     if (Backward)
         bilinear_backward_kernel<T, C><<<resize_blocks(n), 256>>>(p, th.inv.data<int64_t>(), th.lam.data<C>(),
@@ -220,7 +184,6 @@ struct PadGeom {
     int64_t table_off[kPadDims];  // forward: start of dim d's table (out_sizes[d] entries, -1 = constant)
     int64_t ptr_off[kPadDims];    // backward: start of dim d's CSR pointers (in_sizes[d] + 1 entries)
 };
-
 
 PadGeom pad_geom(const PadParams& p) {
     CXR_CHECK(p.in_sizes.size() <= (size_t)kPadDims, "pad (CUDA): at most ", kPadDims, " dims");

@@ -138,6 +138,17 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     });
 }
 
+std::vector<int64_t> resize_nearest_table(int64_t in, int64_t out, double scale) {
+    std::vector<int64_t> t(out);
+    const float r = scale > 0.0 ? (float)(1.0 / scale) : (float)in / (float)out;
+    for (int64_t o = 0; o < out; ++o) {
+        if (out == in) t[o] = o;
+        else if (out == 2 * in) t[o] = o >> 1;
+        else t[o] = std::min((int64_t)std::floor((float)o * r), in - 1);
+    }
+    return t;
+}
+
 std::vector<std::vector<int64_t>> pad_source_tables(const PadParams& p) {
     std::vector<std::vector<int64_t>> t(p.in_sizes.size());
     for (size_t d = 0; d < p.in_sizes.size(); ++d) {

@@ -23,6 +23,8 @@
 // back; nearest upsampling and constant padding also take integer and bool tensors (no gradient).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "tensor/ops/spatial.h"
@@ -57,6 +59,34 @@ struct PadParams {
     PadMode mode = PadMode::constant;
     double value = 0.0;
 };
+// ---- source-index tables shared by the CPU and CUDA kernels (host code) ----
+// Nearest: the input index each output index reads along one axis, as torch's nearest_idx (float arithmetic).
+std::vector<int64_t> resize_nearest_table(int64_t in, int64_t out, double scale);
+// Bilinear along one axis: output o reads i0[o] with weight l0[o] and i1[o] with weight l1[o], from torch's
+// area_pixel_compute_scale / area_pixel_compute_source_index (non-cubic) computed in precision T.
+template <class T>
+struct ResizeLinearTable {
+    std::vector<int64_t> i0, i1;
+    std::vector<T> l0, l1;
+};
+template <class T>
+ResizeLinearTable<T> resize_linear_table(int64_t in, int64_t out, double scale, bool align_corners) {
+    ResizeLinearTable<T> t;
+    t.i0.resize(out), t.i1.resize(out), t.l0.resize(out), t.l1.resize(out);
+    T r;
+    if (align_corners) r = out > 1 ? T(in - 1) / T(out - 1) : T(0);
+    else r = scale > 0.0 ? T(1.0 / scale) : T(in) / T(out);
+    for (int64_t o = 0; o < out; ++o) {
+        const T src = align_corners ? r * T(o) : std::max(r * (T(o) + T(0.5)) - T(0.5), T(0));
+        const int64_t a = std::min((int64_t)std::floor(src), in - 1);
+        const T lam = std::min(std::max(src - T(a), T(0)), T(1));
+        t.i0[o] = a;
+        t.i1[o] = a < in - 1 ? a + 1 : a;
+        t.l1[o] = lam;
+        t.l0[o] = T(1) - lam;
+    }
+    return t;
+}
 // Per padded dim d: for each output index o, the input index it reads (mode rules above), or -1 for constant
 // padding outside the input. Shared by the CPU and CUDA pad kernels.
 std::vector<std::vector<int64_t>> pad_source_tables(const PadParams& p);
