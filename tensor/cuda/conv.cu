@@ -42,11 +42,6 @@ bool cudnn_enabled() { return env_switch_on("CXR_CUDNN"); }
 
 namespace {
 
-inline unsigned conv_blocks(int64_t n) {
-    int64_t b = (n + 255) / 256;
-    return (unsigned)(b > 65535 * 8 ? 65535 * 8 : (b < 1 ? 1 : b));
-}
-
 template <class T> struct ConvAcc { using type = float; };
 template <> struct ConvAcc<double> { using type = double; };
 template <class T>
@@ -69,7 +64,7 @@ template <class T>
 void add_bias(const Conv2dParams& p, const Tensor& bias, const Tensor& y) {
     const int64_t n = y.numel();
     if (n == 0) return;
-    add_bias_kernel<T><<<conv_blocks(n), 256>>>(y.data<T>(), bias.data<T>(), p.C_out, p.H_out() * p.W_out(), n);
+    add_bias_kernel<T><<<grid_blocks(n), 256>>>(y.data<T>(), bias.data<T>(), p.C_out, p.H_out() * p.W_out(), n);
     after_launch("conv2d add_bias_kernel");
 }
 
@@ -115,7 +110,7 @@ __global__ void col2im_kernel(Conv2dParams p, int64_t Ho, int64_t Wo, const T* c
 template <class T>
 void im2col(const Conv2dParams& p, const T* x_n, T* col) {
     const int64_t Ho = p.H_out(), Wo = p.W_out(), n = p.C_in * p.kH * p.kW * Ho * Wo;
-    im2col_kernel<T><<<conv_blocks(n), 256>>>(p, Ho, Wo, x_n, col, n);
+    im2col_kernel<T><<<grid_blocks(n), 256>>>(p, Ho, Wo, x_n, col, n);
     after_launch("conv2d im2col_kernel");
 }
 
@@ -141,7 +136,7 @@ void fallback_backward_input(const Conv2dParams& p, const Tensor& gy, const Tens
         gemm_strided_batched<T>(G, CKK, HWo, Og, 1.0, w.data<T>(), Og * CKK, 1, CKK,
                                 gy.data<T>() + n * p.C_out * HWo, Og * HWo, HWo, 1, 0.0, col.data<T>(), CKK * HWo,
                                 HWo, 1);
-        col2im_kernel<T><<<conv_blocks(n_in), 256>>>(p, p.H_out(), p.W_out(), col.data<T>(), gx.data<T>() + n * n_in,
+        col2im_kernel<T><<<grid_blocks(n_in), 256>>>(p, p.H_out(), p.W_out(), col.data<T>(), gx.data<T>() + n * n_in,
                                                    n_in);
         after_launch("conv2d col2im_kernel");
     }

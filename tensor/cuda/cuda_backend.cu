@@ -106,11 +106,6 @@ Indexer<N> make_indexer(const Tensor& out, const Tensor* operands[N]) {
     return ix;
 }
 
-inline unsigned blocks_for(int64_t n) {
-    int64_t b = (n + 255) / 256;
-    return (unsigned)(b > 65535 * 8 ? 65535 * 8 : (b < 1 ? 1 : b));
-}
-
 // Grid-stride loop calling body(linear index).
 template <class Body>
 __global__ void grid_loop(int64_t n, Body body) {
@@ -131,7 +126,7 @@ __device__ inline To convert(From v) {
 template <class Body>
 void launch(const char* name, int64_t n, Body body) {
     if (n == 0) return;
-    grid_loop<<<blocks_for(n), 256>>>(n, body);
+    grid_loop<<<grid_blocks(n), 256>>>(n, body);
     after_launch(name);
 }
 

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -22,6 +23,13 @@ inline bool sync_after_kernels() {
         return v && std::string(v) == "1";
     }();
     return on;
+}
+
+// Blocks of 256 threads for a grid-stride loop over n elements: ceil(n / 256), at least 1, capped at 8·65535 (the
+// loop covers the rest).
+inline unsigned grid_blocks(int64_t n) {
+    const int64_t b = (n + 255) / 256;
+    return (unsigned)(b > 65535 * 8 ? 65535 * 8 : (b < 1 ? 1 : b));
 }
 
 inline void after_launch(const char* kernel) {

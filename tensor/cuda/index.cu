@@ -25,11 +25,6 @@ namespace cxr::tensor::cuda {
 
 namespace {
 
-inline unsigned index_blocks(int64_t n) {
-    int64_t b = (n + 255) / 256;
-    return (unsigned)(b > 65535 * 8 ? 65535 * 8 : (b < 1 ? 1 : b));
-}
-
 constexpr int kIdxDims = 8;
 constexpr unsigned long long kNoBad = ~0ull;
 
@@ -49,7 +44,7 @@ void check_indices(const char* op, const Tensor& index, int64_t dim, int64_t n) 
     unsigned long long host = kNoBad;
     cudaError_t err = cudaMemcpy(flag, &host, sizeof(host), cudaMemcpyHostToDevice);
     if (err == cudaSuccess) {
-        find_bad_index_kernel<<<index_blocks(count), 256>>>(index.data<int64_t>(), count, n, flag);
+        find_bad_index_kernel<<<grid_blocks(count), 256>>>(index.data<int64_t>(), count, n, flag);
         err = cudaGetLastError();
     }
     if (err == cudaSuccess) err = cudaMemcpy(&host, flag, sizeof(host), cudaMemcpyDeviceToHost);
@@ -166,7 +161,7 @@ void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tenso
     const int64_t K = index.numel(), total = out.numel();
     if (total == 0) return;
     CXR_DISPATCH_ALL(x.dtype(), "index_select", {
-        index_select_kernel<scalar_t><<<index_blocks(total), 256>>>(s, K, index.data<int64_t>(), x.data<scalar_t>(),
+        index_select_kernel<scalar_t><<<grid_blocks(total), 256>>>(s, K, index.data<int64_t>(), x.data<scalar_t>(),
                                                                     out.data<scalar_t>(), total);
     });
     after_launch("index_select");
@@ -179,7 +174,7 @@ void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor
     const int64_t K = index.numel(), columns = s.outer * s.inner;
     if (K == 0 || columns == 0) return;
     CXR_DISPATCH_ALL(out.dtype(), "index_add", {
-        index_add_kernel<scalar_t><<<index_blocks(columns), 256>>>(s, K, index.data<int64_t>(), out.data<scalar_t>(),
+        index_add_kernel<scalar_t><<<grid_blocks(columns), 256>>>(s, K, index.data<int64_t>(), out.data<scalar_t>(),
                                                                    src.data<scalar_t>(), columns);
     });
     after_launch("index_add");
@@ -192,7 +187,7 @@ void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out
     if (total == 0) return;
     const Geom g = make_geom(index, x, nullptr);
     CXR_DISPATCH_ALL(x.dtype(), "gather", {
-        gather_kernel<scalar_t><<<index_blocks(total), 256>>>(g, (int)dim, index.data<int64_t>(), x.data<scalar_t>(),
+        gather_kernel<scalar_t><<<grid_blocks(total), 256>>>(g, (int)dim, index.data<int64_t>(), x.data<scalar_t>(),
                                                               out.data<scalar_t>(), total);
     });
     after_launch("gather");
@@ -205,7 +200,7 @@ void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tens
     const int64_t lines = total / index.size(dim);
     const Geom g = make_geom(index, out, &src);
     CXR_DISPATCH_ALL(out.dtype(), "scatter_add", {
-        scatter_add_kernel<scalar_t><<<index_blocks(lines), 256>>>(g, (int)dim, index.data<int64_t>(),
+        scatter_add_kernel<scalar_t><<<grid_blocks(lines), 256>>>(g, (int)dim, index.data<int64_t>(),
                                                                    out.data<scalar_t>(), src.data<scalar_t>(), lines);
     });
     after_launch("scatter_add");

@@ -19,11 +19,6 @@ namespace cxr::tensor::cuda {
 
 namespace {
 
-inline unsigned pool_blocks(int64_t n) {
-    int64_t b = (n + 255) / 256;
-    return (unsigned)(b > 65535 * 8 ? 65535 * 8 : (b < 1 ? 1 : b));
-}
-
 template <class T> struct PoolAcc { using type = float; };
 template <> struct PoolAcc<double> { using type = double; };
 template <class T>
@@ -161,7 +156,7 @@ void max_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const 
     const int64_t n = p.planes * p.H_out * p.W_out;
     if (n == 0) return;
     CXR_DISPATCH_FLOAT(x.dtype(), "max_pool2d_forward", {
-        max_forward_kernel<scalar_t><<<pool_blocks(n), 256>>>(p, x.data<scalar_t>(), y.data<scalar_t>(),
+        max_forward_kernel<scalar_t><<<grid_blocks(n), 256>>>(p, x.data<scalar_t>(), y.data<scalar_t>(),
                                                               idx.data<int64_t>(), n);
     });
     after_launch("max_pool2d_forward");
@@ -173,7 +168,7 @@ void max_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& idx, co
     const int64_t n = p.planes * p.H * p.W;
     if (n == 0) return;
     CXR_DISPATCH_FLOAT(gy.dtype(), "max_pool2d_backward", {
-        max_backward_kernel<scalar_t><<<pool_blocks(n), 256>>>(p, gy.data<scalar_t>(), idx.data<int64_t>(),
+        max_backward_kernel<scalar_t><<<grid_blocks(n), 256>>>(p, gy.data<scalar_t>(), idx.data<int64_t>(),
                                                                gx.data<scalar_t>(), n);
     });
     after_launch("max_pool2d_backward");
@@ -188,10 +183,10 @@ void avg_kernel(const Pool2dParams& p, const Tensor& in, const Tensor& out) {
     if (n == 0) return;
     CXR_DISPATCH_FLOAT(in.dtype(), name, {
         if (Backward)
-            avg_backward_kernel<scalar_t, Adaptive><<<pool_blocks(n), 256>>>(p, in.data<scalar_t>(),
+            avg_backward_kernel<scalar_t, Adaptive><<<grid_blocks(n), 256>>>(p, in.data<scalar_t>(),
                                                                              out.data<scalar_t>(), n);
         else
-            avg_forward_kernel<scalar_t, Adaptive><<<pool_blocks(n), 256>>>(p, in.data<scalar_t>(),
+            avg_forward_kernel<scalar_t, Adaptive><<<grid_blocks(n), 256>>>(p, in.data<scalar_t>(),
                                                                             out.data<scalar_t>(), n);
     });
     after_launch(name);

@@ -25,11 +25,6 @@ namespace cxr::tensor::cuda {
 
 namespace {
 
-inline unsigned resize_blocks(int64_t n) {
-    int64_t b = (n + 255) / 256;
-    return (unsigned)(b > 65535 * 8 ? 65535 * 8 : (b < 1 ? 1 : b));
-}
-
 template <class T> struct RAcc { using type = typename ComputeType<T>::type; };
 template <class T>
 __device__ inline typename RAcc<T>::type racc(T v) { return static_cast<typename RAcc<T>::type>(v); }
@@ -78,7 +73,7 @@ void nearest_forward(const ResizeParams& p, const Tensor& x, const Tensor& y) {
     Tensor th = upload_i64(resize_nearest_table(p.H, p.H_out, p.scale_h), x.device());
     Tensor tw = upload_i64(resize_nearest_table(p.W, p.W_out, p.scale_w), x.device());
     CXR_DISPATCH_ALL(x.dtype(), "upsample_nearest2d", {
-        nearest_forward_kernel<scalar_t><<<resize_blocks(n), 256>>>(p, th.data<int64_t>(), tw.data<int64_t>(),
+        nearest_forward_kernel<scalar_t><<<grid_blocks(n), 256>>>(p, th.data<int64_t>(), tw.data<int64_t>(),
                                                                     x.data<scalar_t>(), y.data<scalar_t>(), n);
     });
     after_launch("upsample_nearest2d_forward");
@@ -90,7 +85,7 @@ void nearest_backward(const ResizeParams& p, const Tensor& gy, const Tensor& gx)
     Tensor rh = upload_i64(inverse_ranges(resize_nearest_table(p.H, p.H_out, p.scale_h), p.H), gy.device());
     Tensor rw = upload_i64(inverse_ranges(resize_nearest_table(p.W, p.W_out, p.scale_w), p.W), gy.device());
     CXR_DISPATCH_FLOAT(gy.dtype(), "upsample_nearest2d_backward", {
-        nearest_backward_kernel<scalar_t><<<resize_blocks(n), 256>>>(p, rh.data<int64_t>(), rw.data<int64_t>(),
+        nearest_backward_kernel<scalar_t><<<grid_blocks(n), 256>>>(p, rh.data<int64_t>(), rw.data<int64_t>(),
                                                                      gy.data<scalar_t>(), gx.data<scalar_t>(), n);
     });
     after_launch("upsample_nearest2d_backward");
@@ -159,11 +154,11 @@ void bilinear_typed(const ResizeParams& p, const Tensor& in, const Tensor& out) 
     const AxisTables tw = upload_axis<C>(resize_linear_table<C>(p.W, p.W_out, p.scale_w, p.align_corners), p.W, dev);
     const int64_t n = out.numel();
     if (Backward)
-        bilinear_backward_kernel<T, C><<<resize_blocks(n), 256>>>(p, th.inv.data<int64_t>(), th.lam.data<C>(),
+        bilinear_backward_kernel<T, C><<<grid_blocks(n), 256>>>(p, th.inv.data<int64_t>(), th.lam.data<C>(),
                                                                   tw.inv.data<int64_t>(), tw.lam.data<C>(),
                                                                   in.data<T>(), out.data<T>(), n);
     else
-        bilinear_forward_kernel<T, C><<<resize_blocks(n), 256>>>(p, th.idx.data<int64_t>(), th.lam.data<C>(),
+        bilinear_forward_kernel<T, C><<<grid_blocks(n), 256>>>(p, th.idx.data<int64_t>(), th.lam.data<C>(),
                                                                  tw.idx.data<int64_t>(), tw.lam.data<C>(),
                                                                  in.data<T>(), out.data<T>(), n);
     after_launch(Backward ? "upsample_bilinear2d_backward" : "upsample_bilinear2d_forward");
@@ -259,7 +254,7 @@ void pad_forward(const PadParams& p, const Tensor& x, const Tensor& y) {
     Tensor t = upload_i64(flat, x.device());
     CXR_DISPATCH_ALL(x.dtype(), "pad", {
         const scalar_t v = static_cast<scalar_t>(static_cast<typename ComputeType<scalar_t>::type>(p.value));
-        pad_forward_kernel<scalar_t><<<resize_blocks(n), 256>>>(g, t.data<int64_t>(), x.data<scalar_t>(),
+        pad_forward_kernel<scalar_t><<<grid_blocks(n), 256>>>(g, t.data<int64_t>(), x.data<scalar_t>(),
                                                                 y.data<scalar_t>(), v, n);
     });
     after_launch("pad_forward");
@@ -288,7 +283,7 @@ void pad_backward(const PadParams& p, const Tensor& gy, const Tensor& gx) {
     ptr.push_back(0), outs.push_back(0);  // never empty
     Tensor tp = upload_i64(ptr, gy.device()), to = upload_i64(outs, gy.device());
     CXR_DISPATCH_FLOAT(gy.dtype(), "pad_backward", {
-        pad_backward_kernel<scalar_t><<<resize_blocks(n), 256>>>(g, tp.data<int64_t>(), to.data<int64_t>(),
+        pad_backward_kernel<scalar_t><<<grid_blocks(n), 256>>>(g, tp.data<int64_t>(), to.data<int64_t>(),
                                                                  gy.data<scalar_t>(), gx.data<scalar_t>(), n);
     });
     after_launch("pad_backward");
