@@ -361,6 +361,7 @@ struct Loader::Impl {
     // memory for every batch. Only the pool can add owners, under pool_mu, so a count of 1 cannot grow meanwhile.
     std::mutex pool_mu;
     std::vector<std::shared_ptr<tensor::Storage>> pool;
+    bool pinned_batches = false;  // under pool_mu: whether the last buffer allocated is pinned
 
     Tensor batch_buffer(int64_t B, int64_t C, int64_t S) {
         const tensor::Shape sizes = {B, C, S, S};
@@ -369,7 +370,8 @@ struct Loader::Impl {
         for (auto& st : pool)
             if (st.use_count() == 1 && st->nbytes == bytes)
                 return Tensor::make_view(st, sizes, tensor::contiguous_strides(sizes), 0, DType::f32);
-        Tensor t = Tensor::empty(sizes);
+        Tensor t = opt.pin_memory ? Tensor::empty_pinned(sizes) : Tensor::empty(sizes);
+        pinned_batches = t.is_pinned();
         const size_t cap = (size_t)(opt.prefetch + opt.workers + 2);
         if (pool.size() < cap) {
             pool.push_back(t.storage());
@@ -440,8 +442,9 @@ struct Loader::Impl {
         const int64_t C = opt.channels, S = opt.image_size, L = (int64_t)labels.size();
         batch.indices.assign(order.begin() + begin, order.begin() + end);
         batch.images = batch_buffer(B, C, S);
-        batch.targets = tensor::zeros({B, L});
-        batch.mask = tensor::zeros({B, L});
+        // targets and mask are written in full below (0 or 1 for every entry)
+        batch.targets = opt.pin_memory ? Tensor::empty_pinned({B, L}) : Tensor::empty({B, L});
+        batch.mask = opt.pin_memory ? Tensor::empty_pinned({B, L}) : Tensor::empty({B, L});
         float* tg = batch.targets.data<float>();
         float* mk = batch.mask.data<float>();
         const size_t image_floats = (size_t)(C * S * S);
@@ -711,6 +714,9 @@ int64_t Loader::epoch() const { return impl_->epoch; }
 const std::vector<int64_t>& Loader::epoch_indices() const { return impl_->order; }
 bool Loader::cache_used() const { return impl_->cache_map != nullptr; }
 bool Loader::cache_rebuilt() const { return impl_->rebuilt; }
-bool Loader::pinned() const { return false; }
+bool Loader::pinned() const {
+    std::lock_guard<std::mutex> lock(impl_->pool_mu);
+    return impl_->pinned_batches;
+}
 
 }  // namespace cxr::data

@@ -57,8 +57,9 @@
 // memory-mapped read-only afterwards. The key covers paths and size, not the image contents: replacing an image
 // file under the same path needs the cache deleted.
 //
-// pin_memory: the backend interface (tensor/backend.h) has no pinned host allocation yet, so it is a documented
-// no-op for now (batches are ordinary CPU tensors); pinned() reports whether batches were pinned.
+// pin_memory: batches are allocated in page-locked host memory (Tensor::empty_pinned) so that copying them to the
+// GPU needs no staging copy and can overlap with kernels, as torch's DataLoader(pin_memory=True). Where no CUDA
+// device is present the batches are ordinary CPU tensors (same values); pinned() tells which one happened.
 #pragma once
 
 #include <cstdint>
@@ -97,7 +98,7 @@ struct LoaderOptions {
     int prefetch = 4;                // batches decoded ahead of the consumer
     int64_t rank = 0, world_size = 1;  // sharding as torch's DistributedSampler
     std::string cache_path;          // optional preprocessed cache (see above); "" = none
-    bool pin_memory = false;         // pinned host batches when a CUDA backend is present (a no-op for now)
+    bool pin_memory = false;         // page-locked batches when a CUDA device is present (pageable otherwise)
     // Optional augmentation, run on the worker thread per image: (image [C,S,S], generator seeded per (seed,
     // epoch, index)) -> image [C,S,S]. Must be deterministic given the generator.
     std::function<tensor::Tensor(const tensor::Tensor&, tensor::Generator&)> augment;
@@ -124,7 +125,7 @@ public:
     const std::vector<int64_t>& epoch_indices() const;
     bool cache_used() const;     // a cache file is mapped
     bool cache_rebuilt() const;  // this constructor (re)built it
-    bool pinned() const;         // always false for now (see pin_memory above)
+    bool pinned() const;         // the batches delivered so far were in pinned memory (see pin_memory above)
 
     struct Impl;
 

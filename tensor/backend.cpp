@@ -60,6 +60,15 @@ bool backend_compiled(DeviceType type) {
 
 bool device_available(DeviceType type) { return backend_compiled(type) && backend_for(type).device_count() > 0; }
 
+// Only CUDA pins host memory; a build without it always falls back to pageable memory.
+void* allocate_pinned_host(size_t nbytes) {
+    return backend_compiled(DeviceType::CUDA) ? backend_for(DeviceType::CUDA).allocate_pinned_host(nbytes) : nullptr;
+}
+
+void deallocate_pinned_host(void* ptr) {
+    if (ptr) backend_for(DeviceType::CUDA).deallocate_pinned_host(ptr);
+}
+
 std::vector<std::string> compiled_backends() {
     std::vector<std::string> names{"cpu"};
 #ifdef CXR_HAVE_CUDA

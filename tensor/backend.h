@@ -27,6 +27,11 @@ public:
     // other on the CPU or the same type.
     virtual void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) = 0;
     virtual void synchronize(Device device) = 0;
+    // Page-locked ("pinned") host memory, which the device can copy from and to without a staging buffer (and
+    // asynchronously). nullptr when the backend cannot provide it: the CPU backend never does; CUDA does not when
+    // no device is present. Freed with deallocate_pinned_host.
+    virtual void* allocate_pinned_host(size_t nbytes) { return nullptr; }
+    virtual void deallocate_pinned_host(void* ptr) {}
 };
 
 // The backend of a device type; throws if this build has none (e.g. CUDA in a CPU-only build).
@@ -34,6 +39,10 @@ Backend& backend_for(DeviceType type);
 bool backend_compiled(DeviceType type);
 // True when the backend is compiled in and at least one device is present.
 bool device_available(DeviceType type);
+// Pinned host memory from the first backend that provides it (CUDA when a device is present); nullptr otherwise.
+// Memory from allocate_pinned_host must be returned to deallocate_pinned_host.
+void* allocate_pinned_host(size_t nbytes);
+void deallocate_pinned_host(void* ptr);
 // Names of the backends compiled into this build ("cpu", "cuda").
 std::vector<std::string> compiled_backends();
 

@@ -20,8 +20,18 @@ Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
     data = backend_for(dev.type).allocate(n, dev);
 }
 
+Storage::Storage(size_t n, PinnedHost) : nbytes(n), device(Device::cpu()) {
+    data = n ? allocate_pinned_host(n) : nullptr;
+    pinned = data != nullptr;
+    if (!pinned) data = backend_for(DeviceType::CPU).allocate(n, device);
+}
+
 Storage::~Storage() {
-    if (data) backend_for(device.type).deallocate(data, nbytes, device);
+    if (!data) return;
+    if (pinned)
+        deallocate_pinned_host(data);
+    else
+        backend_for(device.type).deallocate(data, nbytes, device);
 }
 
 // ---- shape helpers ----
@@ -73,6 +83,16 @@ Tensor Tensor::empty(const Shape& sizes, DType dtype, Device device) {
     for (int64_t s : sizes) CXR_CHECK(s >= 0, "negative size in shape ", shape_str(sizes));
     auto impl = std::make_shared<TensorImpl>();
     impl->storage = std::make_shared<Storage>(shape_numel(sizes) * dtype_size(dtype), device);
+    impl->sizes = sizes;
+    impl->strides = contiguous_strides(sizes);
+    impl->dtype = dtype;
+    return Tensor(impl);
+}
+
+Tensor Tensor::empty_pinned(const Shape& sizes, DType dtype) {
+    for (int64_t s : sizes) CXR_CHECK(s >= 0, "negative size in shape ", shape_str(sizes));
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::make_shared<Storage>(shape_numel(sizes) * dtype_size(dtype), Storage::PinnedHost{});
     impl->sizes = sizes;
     impl->strides = contiguous_strides(sizes);
     impl->dtype = dtype;

@@ -23,7 +23,11 @@ struct Storage {
     void* data = nullptr;
     size_t nbytes = 0;
     Device device;
+    bool pinned = false;  // CPU storage in page-locked memory (tensor/backend.h allocate_pinned_host)
     Storage(size_t nbytes, Device device);
+    // CPU storage, pinned when a backend can pin host memory and pageable otherwise (see `pinned`).
+    struct PinnedHost {};
+    Storage(size_t nbytes, PinnedHost);
     ~Storage();
     Storage(const Storage&) = delete;
     Storage& operator=(const Storage&) = delete;
@@ -51,6 +55,9 @@ public:
 
     // Uninitialised tensor with contiguous strides.
     static Tensor empty(const Shape& sizes, DType dtype = DType::f32, Device device = Device::cpu());
+    // Uninitialised CPU tensor in pinned (page-locked) host memory when a CUDA device is present, in ordinary
+    // memory otherwise; is_pinned() tells which. For batches that are copied to the GPU.
+    static Tensor empty_pinned(const Shape& sizes, DType dtype = DType::f32);
     // A view of existing storage.
     static Tensor make_view(const std::shared_ptr<Storage>& storage, const Shape& sizes, const Shape& strides,
                             int64_t offset, DType dtype);
@@ -67,6 +74,7 @@ public:
     DType dtype() const { return impl().dtype; }
     Device device() const { return impl().storage->device; }
     bool is_cpu() const { return device().is_cpu(); }
+    bool is_pinned() const { return impl().storage->pinned; }
     bool is_cuda() const { return device().is_cuda(); }
     bool is_contiguous() const;
     size_t element_size() const { return dtype_size(dtype()); }

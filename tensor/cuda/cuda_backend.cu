@@ -64,6 +64,19 @@ public:
         return caching_allocator().allocate(nbytes, device.index, stream_id(current_stream(device.index)));
     }
     void deallocate(void* ptr, size_t, Device) override { caching_allocator().deallocate(ptr); }
+    // cudaHostAlloc'd memory; nullptr (never an error) when there is no device, so callers fall back to pageable.
+    void* allocate_pinned_host(size_t nbytes) override {
+        if (nbytes == 0 || device_count() == 0) return nullptr;
+        void* p = nullptr;
+        if (cudaHostAlloc(&p, nbytes, cudaHostAllocDefault) != cudaSuccess) {
+            cudaGetLastError();
+            return nullptr;
+        }
+        return p;
+    }
+    void deallocate_pinned_host(void* ptr) override {
+        if (ptr) check(cudaFreeHost(ptr), "cudaFreeHost");
+    }
     void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) override {
         if (nbytes == 0) return;
         cudaMemcpyKind kind = src_device.is_cpu() ? cudaMemcpyHostToDevice

@@ -20,6 +20,7 @@
 #include "data/adapters/adapters.h"
 #include "data/image_io.h"
 #include "data/loader.h"
+#include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/ops/creation.h"
 #include "tensor/philox.h"
@@ -453,6 +454,38 @@ TEST_CASE("loader: identical batches with 0, 1 and 4 workers; epochs change the 
     CHECK(b0.indices == run_epoch(ref, 0)[0].indices);
 }
 
+// pin_memory changes where a batch lives, never what it holds: pinned exactly when a CUDA device is present
+// (page-locked memory needs one), ordinary memory otherwise, and the same values either way.
+TEST_CASE("loader: pin_memory delivers the same batches, pinned where a CUDA device is present",
+          "[data][loader][cpu]") {
+    TempDir dir;
+    auto recs = make_records(dir, 7, 8, 6);
+    LoaderOptions o;
+    o.image_size = 5;
+    o.batch_size = 3;
+    o.seed = 5;
+    o.workers = 2;
+    Loader plain(recs, o);
+    o.pin_memory = true;
+    Loader pinned(recs, o);
+    const auto a = run_epoch(plain, 0), b = run_epoch(pinned, 0);
+    const bool gpu = cxr::tensor::device_available(cxr::tensor::DeviceType::CUDA);
+    INFO("CUDA device present: " << gpu);
+    CHECK_FALSE(plain.pinned());
+    CHECK(pinned.pinned() == gpu);
+    REQUIRE(a.size() == b.size());
+    for (size_t k = 0; k < a.size(); ++k) {
+        CHECK(b[k].images.is_pinned() == gpu);
+        CHECK(b[k].targets.is_pinned() == gpu);
+        CHECK(b[k].mask.is_pinned() == gpu);
+        CHECK_FALSE(a[k].images.is_pinned());
+        CHECK(b[k].indices == a[k].indices);
+        CHECK(same_values(b[k].images, a[k].images));
+        CHECK(same_values(b[k].targets, a[k].targets));
+        CHECK(same_values(b[k].mask, a[k].mask));
+    }
+}
+
 TEST_CASE("loader: a missing or corrupt image surfaces in next() naming the file", "[data][loader][cpu]") {
     TempDir dir;
     auto recs = make_records(dir, 8, 6, 6);
@@ -700,9 +733,7 @@ TEST_CASE("loader: bad options are errors", "[data][loader][cpu]") {
     bad([](LoaderOptions& o) { o.label_indices = {3, 3}; }, "listed twice");
     bad([](LoaderOptions& o) { o.cache_format = (CacheFormat)7; }, "cache_format");
     LoaderOptions o;
-    o.pin_memory = true;  // documented no-op
     Loader loader(recs, o);
-    CHECK_FALSE(loader.pinned());
     CHECK_THROWS_WITH(loader.start_epoch(-1), Catch::Contains("epoch"));
     CHECK_THROWS_WITH(cxr::data::parse_cache_format("f64"), Catch::Contains("f64"));
     CHECK(cxr::data::parse_cache_format("f16") == CacheFormat::f16);
