@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "tensor/autocast.h"
 #include "tensor/autograd.h"
 #include "tensor/error.h"
 #include "tensor/ops/creation.h"
@@ -54,8 +55,10 @@ Tensor known_label_mask(const Tensor& targets) {
     return known.to(t.dtype());
 }
 
-Tensor masked_bce_with_logits(const Tensor& logits, const Tensor& targets, const Tensor& pos_weight,
+// Both losses are f32 ops under autocast (tensor/autocast.h): reduced-precision logits are cast up first.
+Tensor masked_bce_with_logits(const Tensor& logits_in, const Tensor& targets, const Tensor& pos_weight,
                               Reduction reduction) {
+    const Tensor logits = T::autocast_f32(logits_in);
     check_pair("masked_bce_with_logits", logits, targets);
     Tensor known = known_label_mask(targets).to(logits.dtype());  // same shape as logits
     Tensor y = safe_targets(targets, known).to(logits.dtype());
@@ -63,8 +66,9 @@ Tensor masked_bce_with_logits(const Tensor& logits, const Tensor& targets, const
     return reduce_masked(loss, known, reduction);
 }
 
-Tensor sigmoid_focal_loss(const Tensor& logits, const Tensor& targets, double alpha, double gamma,
+Tensor sigmoid_focal_loss(const Tensor& logits_in, const Tensor& targets, double alpha, double gamma,
                           Reduction reduction) {
+    const Tensor logits = T::autocast_f32(logits_in);
     check_pair("sigmoid_focal_loss", logits, targets);
     CXR_CHECK(gamma >= 0.0, "sigmoid_focal_loss: gamma must be >= 0, got ", gamma);
     Tensor known = known_label_mask(targets).to(logits.dtype());

@@ -1,5 +1,6 @@
 // The autograd engine: node recording, gradient accumulation, and a dependency-counted backward pass that uses
 // explicit work lists instead of recursion (see autograd.h).
+#include "tensor/autocast.h"
 #include "tensor/autograd.h"
 
 #include <unordered_map>
@@ -79,6 +80,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     CXR_CHECK(grad_root.sizes() == root.sizes(), "backward: gradient shape ", shape_str(grad_root.sizes()),
               " does not match the tensor's shape ", shape_str(root.sizes()));
     NoGradGuard no_grad;
+    AutocastGuard no_autocast(std::nullopt);  // gradients keep the dtypes the forward recorded (tensor/autocast.h)
 
     std::shared_ptr<Node> start = root.is_leaf() ? grad_accumulator(root) : root.grad_fn();
 

@@ -19,6 +19,7 @@
 #include "nn/losses.h"
 #include "nn/lr_schedule.h"
 #include "nn/optim.h"
+#include "tensor/autocast.h"
 #include "tensor/autograd.h"
 #include "tensor/error.h"
 #include "tensor/generator.h"
@@ -171,8 +172,6 @@ void ClassifierConfig::validate() const {
     CXR_CHECK(one_of(augment, {"none", "flip", "standard", "randaugment"}),
               "classifier config: augment must be none, flip, standard or randaugment, got \"", augment, "\"");
     CXR_CHECK(workers >= 0, "classifier config: workers must be >= 0");
-    CXR_CHECK(!autocast, "classifier config: autocast (bf16 with fp32 master weights) needs the CUDA backend's "
-                         "reduced-precision kernels, which this build does not have yet; set \"autocast\": false");
     tensor::parse_device(device);
     label_indices();  // throws on an unknown label
 }
@@ -255,6 +254,15 @@ Tensor normalise(const Tensor& images, const ClassifierConfig& c) {
     return C == 3 ? x : x.expand({B, 3, H, W});
 }
 
+// The model's logits for a batch, under bf16 autocast when the config asks for it (tensor/autocast.h: convolutions
+// and the head in bf16, batch norms in f32, the weights stay f32); returned in f32 for the loss and the scores.
+Tensor forward_logits(vision::ImageClassifier& model, const data::Batch& batch, const ClassifierConfig& c,
+                      tensor::Device dev) {
+    const Tensor x = normalise(batch.images.to(dev), c);  // [B, 3, S, S]
+    tensor::AutocastGuard amp(c.autocast ? std::optional<tensor::DType>(tensor::DType::bf16) : std::nullopt);
+    return tensor::cast(model.forward(x), tensor::DType::f32);  // [B, L]
+}
+
 // Loss with unknown labels masked: targets are set to −1 where mask = 0 (nn/losses.h's unknown coding).
 Tensor compute_loss(const Tensor& logits, const data::Batch& batch, const ClassifierConfig& c, tensor::Device dev) {
     const Tensor mask = batch.mask.to(dev);
@@ -312,7 +320,7 @@ Evaluation evaluate_model(vision::ImageClassifier& model, const ClassifierConfig
     std::unique_ptr<Progress> bar;
     if (!quiet) bar = std::make_unique<Progress>(label, static_cast<int64_t>(N));
     while (loader.next(batch)) {
-        const Tensor logits = model.forward(normalise(batch.images.to(dev), c));  // [B, L]
+        const Tensor logits = forward_logits(model, batch, c, dev);  // [B, L], f32
         const int64_t known = static_cast<int64_t>(tensor::sum(batch.mask).item());
         if (known > 0) {
             loss_sum += compute_loss(logits, batch, c, dev).item() * static_cast<double>(known);
@@ -510,7 +518,7 @@ TrainResult train_classifier(const ClassifierConfig& config, const std::vector<d
             const int64_t group_start = (b / config.accumulation) * config.accumulation;
             const int64_t in_this_step = std::min(config.accumulation, batches - group_start);
             const bool last_of_step = b == group_start + in_this_step - 1;
-            const Tensor logits = model->forward(normalise(batch.images.to(dev), config));  // [B, L]
+            const Tensor logits = forward_logits(*model, batch, config, dev);  // [B, L], f32
             const Tensor loss = compute_loss(logits, batch, config, dev);
             (loss / static_cast<double>(in_this_step)).backward();
             step_loss += loss.item() / static_cast<double>(in_this_step);

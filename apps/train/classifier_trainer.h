@@ -69,7 +69,8 @@ struct ClassifierConfig {
     std::string augment = "none";      // "none", "flip" (horizontal flip), "standard" (flip, ±10° rotation,
                                        // brightness/contrast 0.8–1.2), "randaugment" (2 ops, magnitude 9)
     std::string init;                  // checkpoint stem to start from ("" : random initialisation)
-    bool autocast = false;             // bf16 autocast: needs the CUDA backend's reduced-precision kernels
+    bool autocast = false;             // bf16 autocast (tensor/autocast.h): matmul/conv in bf16, f32 master
+                                       // weights; meant for CUDA (the CPU emulates bf16 in f32: slower, same math)
     std::string device = "cpu";        // "cpu" or "cuda"
     uint64_t seed = 0;
     int workers = 2;

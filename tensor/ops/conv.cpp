@@ -3,6 +3,7 @@
 // adjoint convolution, so a backend that implements conv2d gets conv_transpose2d for free.
 #include "tensor/ops/conv.h"
 
+#include "tensor/autocast.h"
 #include "tensor/autograd.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
@@ -66,9 +67,16 @@ void check_pairs(const char* op, Size2 stride, Size2 padding, Size2 dilation, in
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding, Size2 dilation,
               int64_t groups) {
+    if (autocast_dtype()) {  // a lower-precision op (tensor/autocast.h)
+        Tensor xl = autocast_lower(x), wl = autocast_lower(weight), bl = autocast_lower(bias);
+        AutocastGuard off(std::nullopt);
+        return conv2d(xl, wl, bl, stride, padding, dilation, groups);
+    }
     check_common("conv2d", x, weight, bias);
     check_pairs("conv2d", stride, padding, dilation, groups);
-    if (is_half(x.dtype())) {
+    // The CPU computes f16/bf16 in f32 and rounds the result; CUDA runs them natively (cuDNN or im2col, f32
+    // accumulation).
+    if (is_half(x.dtype()) && x.is_cpu()) {
         Tensor b32 = bias.defined() ? cast(bias, DType::f32) : Tensor();
         return cast(conv2d(cast(x, DType::f32), cast(weight, DType::f32), b32, stride, padding, dilation, groups),
                     x.dtype());
@@ -101,9 +109,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding,
                         Size2 output_padding, int64_t groups, Size2 dilation) {
+    if (autocast_dtype()) {  // a lower-precision op (tensor/autocast.h)
+        Tensor xl = autocast_lower(x), wl = autocast_lower(weight), bl = autocast_lower(bias);
+        AutocastGuard off(std::nullopt);
+        return conv_transpose2d(xl, wl, bl, stride, padding, output_padding, groups, dilation);
+    }
     check_common("conv_transpose2d", x, weight, bias);
     check_pairs("conv_transpose2d", stride, padding, dilation, groups);
-    if (is_half(x.dtype())) {
+    if (is_half(x.dtype()) && x.is_cpu()) {
         Tensor b32 = bias.defined() ? cast(bias, DType::f32) : Tensor();
         return cast(conv_transpose2d(cast(x, DType::f32), cast(weight, DType::f32), b32, stride, padding,
                                      output_padding, groups, dilation),

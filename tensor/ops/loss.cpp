@@ -3,6 +3,7 @@
 // forward is computed without recording and whose backward is written out explicitly.
 #include "tensor/ops/loss.h"
 
+#include "tensor/autocast.h"
 #include "tensor/autograd.h"
 #include "tensor/error.h"
 #include "tensor/ops/creation.h"
@@ -154,18 +155,35 @@ Tensor reduce_weighted(const Tensor& loss, const Tensor& weight, Reduction r, bo
 
 }  // namespace
 
+// Every loss is an f32 op under autocast (tensor/autocast.h): reduced-precision inputs are cast up first.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+    if (autocast_dtype()) {
+        Tensor i = autocast_f32(input), t = autocast_f32(target);
+        AutocastGuard off(std::nullopt);
+        return mse_loss(i, t, reduction);
+    }
     check_pair("mse_loss", input, target);
     return reduce_elementwise(square(sub(input, target)), reduction);
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+    if (autocast_dtype()) {
+        Tensor i = autocast_f32(input), t = autocast_f32(target);
+        AutocastGuard off(std::nullopt);
+        return l1_loss(i, t, reduction);
+    }
     check_pair("l1_loss", input, target);
     return reduce_elementwise(abs(sub(input, target)), reduction);
 }
 
 Tensor bce_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight,
                        Reduction reduction) {
+    if (autocast_dtype()) {
+        Tensor i = autocast_f32(input), t = autocast_f32(target);
+        Tensor w = autocast_f32(weight), p = autocast_f32(pos_weight);
+        AutocastGuard off(std::nullopt);
+        return bce_with_logits(i, t, w, p, reduction);
+    }
     check_pair("bce_with_logits", input, target);
     check_broadcasts_to("bce_with_logits", "weight", weight, input);
     check_broadcasts_to("bce_with_logits", "pos_weight", pos_weight, input);
@@ -202,6 +220,11 @@ Tensor bce_with_logits(const Tensor& input, const Tensor& target, const Tensor& 
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 Reduction reduction) {
+    if (autocast_dtype()) {
+        Tensor lp = autocast_f32(log_probs), w = autocast_f32(weight);
+        AutocastGuard off(std::nullopt);
+        return nll_loss(lp, target, w, ignore_index, reduction);
+    }
     Batched b = batch("nll_loss", log_probs, target);
     NllParts parts = nll_parts("nll_loss", b.input, b.target, weight, ignore_index);
     return reduce_weighted(parts.loss, parts.weight, reduction, b.unbatched);
@@ -209,6 +232,11 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      double label_smoothing, Reduction reduction) {
+    if (autocast_dtype()) {
+        Tensor l = autocast_f32(logits), w = autocast_f32(weight);
+        AutocastGuard off(std::nullopt);
+        return cross_entropy(l, target, w, ignore_index, label_smoothing, reduction);
+    }
     CXR_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
               "cross_entropy: label_smoothing must be in [0, 1], got ", label_smoothing);
     Batched b = batch("cross_entropy", logits, target);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "tensor/autocast.h"
 #include "tensor/autograd.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
@@ -94,6 +95,11 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
     CXR_CHECK(a.defined() && b.defined(), "matmul: undefined operand");
+    if (autocast_dtype()) {  // a lower-precision op (tensor/autocast.h)
+        Tensor al = autocast_lower(a), bl = autocast_lower(b);
+        AutocastGuard off(std::nullopt);
+        return matmul(al, bl);
+    }
     CXR_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least one dim, got ",
               shape_str(a.sizes()), " and ", shape_str(b.sizes()));
     CXR_CHECK(a.device() == b.device(), "matmul: operands on different devices (", a.device().str(), " and ",
@@ -101,7 +107,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     CXR_CHECK(a.dtype() == b.dtype(), "matmul: operands of different dtypes (", dtype_name(a.dtype()), " and ",
               dtype_name(b.dtype()), ")");
     CXR_CHECK(is_floating(a.dtype()), "matmul: expected floating operands, got ", dtype_name(a.dtype()));
-    if (is_half(a.dtype())) return cast(matmul(cast(a, DType::f32), cast(b, DType::f32)), a.dtype());
+    // The CPU computes f16/bf16 in f32 and rounds the result; CUDA runs them natively (cuBLAS or the tiled GEMM,
+    // f32 accumulation).
+    if (is_half(a.dtype()) && a.is_cpu()) return cast(matmul(cast(a, DType::f32), cast(b, DType::f32)), a.dtype());
     if (a.dim() == 1 && b.dim() == 1) {
         CXR_CHECK(a.size(0) == b.size(0), "matmul: dot product of vectors of different sizes ",
                   shape_str(a.sizes()), " and ", shape_str(b.sizes()));
@@ -114,6 +122,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     CXR_CHECK(x.defined() && weight.defined(), "linear: undefined input or weight");
+    if (autocast_dtype()) {  // a lower-precision op (tensor/autocast.h): the bias too, as torch
+        Tensor xl = autocast_lower(x), wl = autocast_lower(weight), bl = autocast_lower(bias);
+        AutocastGuard off(std::nullopt);
+        return linear(xl, wl, bl);
+    }
     CXR_CHECK(weight.dim() == 2, "linear: weight must be [out, in], got ", shape_str(weight.sizes()));
     CXR_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", shape_str(x.sizes()),
               " does not end in in_features = ", weight.size(1), " of weight ", shape_str(weight.sizes()));
@@ -125,6 +138,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 }
 
 Tensor baddbmm(const Tensor& input, const Tensor& batch1, const Tensor& batch2, double beta, double alpha) {
+    if (autocast_dtype()) {  // a lower-precision op (tensor/autocast.h)
+        Tensor il = autocast_lower(input), b1 = autocast_lower(batch1), b2 = autocast_lower(batch2);
+        AutocastGuard off(std::nullopt);
+        return baddbmm(il, b1, b2, beta, alpha);
+    }
     CXR_CHECK(batch1.dim() == 3 && batch2.dim() == 3, "baddbmm: batch1 and batch2 must be 3-d, got ",
               shape_str(batch1.sizes()), " and ", shape_str(batch2.sizes()));
     CXR_CHECK(batch1.size(0) == batch2.size(0) && batch1.size(2) == batch2.size(1), "baddbmm: cannot multiply ",

@@ -3,6 +3,7 @@
 // group (so its elementwise affine is the per-"channel" affine of the group kernel). The formulas are in norm.h.
 #include "tensor/ops/norm.h"
 
+#include "tensor/autocast.h"
 #include "tensor/autograd.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
@@ -68,6 +69,11 @@ Tensor grouped_norm(const char* name, const Tensor& x3, const Tensor& weight, co
 }  // namespace
 
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
+    if (autocast_dtype()) {  // an f32 op (tensor/autocast.h)
+        Tensor xf = autocast_f32(x);
+        AutocastGuard off(std::nullopt);
+        return group_norm(xf, groups, weight, bias, eps);
+    }
     CXR_CHECK(is_floating(x.dtype()), "group_norm needs a floating input, got ", dtype_name(x.dtype()));
     CXR_CHECK(x.dim() >= 2, "group_norm expects x [N, C, ...], got ", shape_str(x.sizes()));
     const int64_t N = x.size(0), C = x.size(1);
@@ -84,6 +90,11 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+    if (autocast_dtype()) {  // an f32 op (tensor/autocast.h)
+        Tensor xf = autocast_f32(x);
+        AutocastGuard off(std::nullopt);
+        return layer_norm(xf, normalized_shape, weight, bias, eps);
+    }
     CXR_CHECK(is_floating(x.dtype()), "layer_norm needs a floating input, got ", dtype_name(x.dtype()));
     const int64_t k = (int64_t)normalized_shape.size();
     bool trailing = k >= 1 && k <= x.dim();
@@ -103,6 +114,11 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+    if (autocast_dtype()) {  // an f32 op (tensor/autocast.h)
+        Tensor xf = autocast_f32(x);
+        AutocastGuard off(std::nullopt);
+        return batch_norm(xf, running_mean, running_var, weight, bias, training, momentum, eps);
+    }
     CXR_CHECK(is_floating(x.dtype()), "batch_norm needs a floating input, got ", dtype_name(x.dtype()));
     CXR_CHECK(x.dim() >= 2, "batch_norm expects x [N, C, ...], got ", shape_str(x.sizes()));
     const int64_t N = x.size(0), C = x.size(1);

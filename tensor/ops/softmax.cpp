@@ -2,6 +2,7 @@
 // node; the forward and backward formulas are in softmax.h. The backward needs only the saved output y.
 #include "tensor/ops/softmax.h"
 
+#include "tensor/autocast.h"
 #include "tensor/autograd.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
@@ -36,7 +37,16 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
+// Both are f32 ops under autocast (tensor/autocast.h).
+Tensor softmax(const Tensor& x, int64_t dim) {
+    Tensor xf = autocast_f32(x);
+    AutocastGuard off(std::nullopt);
+    return softmax_impl(xf, dim, false);
+}
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+    Tensor xf = autocast_f32(x);
+    AutocastGuard off(std::nullopt);
+    return softmax_impl(xf, dim, true);
+}
 
 }  // namespace cxr::tensor

@@ -3,6 +3,7 @@
 // the backbone and starts a new head, the early-stopping/best-epoch rule, config validation, and predictions.
 #include "tests/support/testing.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -204,7 +205,7 @@ TEST_CASE("trainer: config validation names the key", "[cpu][apps][trainer]") {
                       Catch::Contains("Broken Leg"));
     CHECK_THROWS_WITH(apps::ClassifierConfig::from_json({{"channels", 3}, {"mean", {0.5}}}),
                       Catch::Contains("one value per channel"));
-    CHECK_THROWS_WITH(apps::ClassifierConfig::from_json({{"autocast", true}}), Catch::Contains("autocast"));
+    CHECK_THROWS_WITH(apps::ClassifierConfig::from_json({{"autocast", "yes"}}), Catch::Contains("autocast"));
     CHECK_THROWS_WITH(apps::ClassifierConfig::from_json({{"optimizer", "lion"}}), Catch::Contains("lion"));
     const auto c = apps::ClassifierConfig::from_json({{"channels", 1}, {"labels", {"Effusion"}}});
     CHECK(c.mean.size() == 1);
@@ -232,4 +233,33 @@ TEST_CASE("trainer: predictions carry the truth coding, demographics and scores 
         CHECK(p.truth[1][n] == (valid[n].labels[2] == data::LabelValue::positive ? 1 : 0));  // Cardiomegaly
         for (size_t l = 0; l < 3; ++l) CHECK((p.scores[l][n] > 0 && p.scores[l][n] < 1));
     }
+}
+
+// bf16 autocast (tensor/autocast.h) in the trainer: the run trains (finite losses), the checkpoint keeps f32 master
+// weights, and its step losses track the f32 run's within bf16's precision at the start (same data, same order,
+// same initialisation; they drift apart as the updates differ).
+TEST_CASE("trainer: bf16 autocast trains with f32 master weights", "[cpu][apps][trainer]") {
+    const auto& all = phantom_records();
+    apps::ClassifierConfig c = tiny_config();
+    c.epochs = 1;
+    c.augment = "none";
+    apps::TrainHooks quiet;
+    quiet.quiet = true;
+    TempDir d32("amp_f32"), d16("amp_bf16");
+    const auto r32 = apps::train_classifier(c, slice(all, 0, 24), slice(all, 24, 40), d32.path(), quiet);
+    c.autocast = true;
+    const auto r16 = apps::train_classifier(c, slice(all, 0, 24), slice(all, 24, 40), d16.path(), quiet);
+    REQUIRE(r16.step_losses.size() == r32.step_losses.size());
+    for (double l : r16.step_losses) CHECK(std::isfinite(l));
+    // the first step's loss: same weights and batch, only the forward's precision differs (bf16 has 8 bits)
+    CHECK(std::fabs(r16.step_losses[0] - r32.step_losses[0]) <= 0.05 * std::fabs(r32.step_losses[0]));
+    CHECK(r16.step_losses[0] != r32.step_losses[0]);  // bf16 really was used
+    const auto w = nn::read_checkpoint(r16.best_checkpoint).weights;
+    REQUIRE_FALSE(w.empty());
+    for (const auto& [k, v] : w)
+        if (tensor::is_floating(v.dtype())) {
+            INFO(k);
+            CHECK(v.dtype() == tensor::DType::f32);
+        }
+    CHECK(apps::ClassifierConfig::from_json(c.to_json()).autocast);
 }
