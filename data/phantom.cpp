@@ -73,14 +73,21 @@ Geometry geometry(const PhantomCase& c) {
     g.lung[0] = {-0.34f * g.scale, -0.02f, 0.25f * g.scale, lh};
     g.lung[1] = {0.34f * g.scale, 0.0f, 0.24f * g.scale, lh - 0.02f};
     const bool cardio = c.findings[kCardio];
-    // Cardiomegaly widens the heart by 1 + 0.32·severity (severity = 0.15 + 0.85·u[17]); normal hearts vary by
-    // ±10 %, so mild cases overlap large normal hearts.
+    // Cardiomegaly widens the heart by 1 + 0.28·severity (severity = 0.15 + 0.85·u[17]), makes it 6 % taller and
+    // moves it 0.02·severity to the patient's left. Normal hearts vary in all three (width ±12 %, height ±8 %,
+    // centre ±0.015), so mild cases overlap large normal hearts and no single cue separates them.
     const float sev = 0.15f + 0.85f * u[17 + kCardio];
-    const float widen = cardio ? 1.0f + 0.32f * sev : 1.0f;
-    g.heart_a = 0.19f * g.scale * (0.90f + 0.20f * u[2]) * widen;
-    g.heart_b = 0.19f * (cardio ? 1.0f + 0.12f * sev : 1.0f);
-    g.heart_cx = 0.08f * g.scale + (cardio ? 0.04f * sev : 0.0f);
+    const float widen = cardio ? 1.0f + 0.28f * sev : 1.0f;
+    g.heart_a = 0.19f * g.scale * (0.88f + 0.24f * u[2]) * widen;
+    g.heart_b = 0.19f * (0.92f + 0.16f * u[24]) * (cardio ? 1.0f + 0.06f * sev : 1.0f);
+    g.heart_cx = 0.08f * g.scale + 0.03f * (u[25] - 0.5f) + (cardio ? 0.02f * sev : 0.0f);
     g.heart_cy = 0.30f;
+    // AP (portable) films, a share 0.25·site of the images at sites 1+: the heart lies far from the detector and
+    // projects 10-18 % wider and 5 % taller, so a normal heart can look enlarged there.
+    if (c.site > 0 && u[28] < 0.25f * (float)c.site) {
+        g.heart_a *= 1.10f + 0.08f * u[29];
+        g.heart_b *= 1.05f;
+    }
     return g;
 }
 
@@ -243,6 +250,8 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
     float sev[kNumFindings];
     for (int k = 0; k < kNumFindings; ++k) sev[k] = 0.15f + 0.85f * u[17 + k];
     const float rib_phase = u[13] * 0.17f;
+    // Supine films, a share 0.2·site of the images at sites 1+ (data/phantom.h SITES).
+    const bool supine = c.site > 0 && u[30] < 0.2f * (float)c.site;
 
     std::vector<float> img((size_t)S * S);
     for (int yi = 0; yi < S; ++yi) {
@@ -257,7 +266,10 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
                     I += 0.06f * body * inside(ellipse_sd(x, y, sx * 0.50f * g.scale, 0.48f, 0.26f * g.scale, 0.20f), 4 * edge);
             }
             // Abdomen below the diaphragm domes.
-            const float dome = 0.50f + 0.10f * x * x;
+            // Each dome's height varies between patients (±0.03 per side, u[26] right, u[27] left), so a high
+            // normal diaphragm resembles a small effusion.
+            const float dome = 0.50f + 0.10f * x * x +
+                               0.06f * ((u[26] - 0.5f) + (u[27] - u[26]) * smoothstep01(x / 0.2f + 0.5f));
             I += (0.60f - tissue) * body * smoothstep01((y - dome) / (2 * edge) + 0.5f);
             // Lungs (with vessel texture) and their diaphragm-cut bases.
             float lung_mask[2];
@@ -280,16 +292,24 @@ std::vector<float> render_phantom(const PhantomCase& c, const PhantomOptions& o,
             const float heart = inside(ellipse_sd(x, y, g.heart_cx, g.heart_cy, g.heart_a, g.heart_b), edge);
             I += (0.66f - I) * heart;
             // Findings inside the lungs.
-            if (c.findings[kEffusion]) {
+            if (c.findings[kEffusion] && supine) {
+                // supine film: the fluid layers behind the lung, a faint veil graded towards the base, no meniscus
+                for (int k = 0; k < 2; ++k) {
+                    if (eff_side != 2 && eff_side != k) continue;
+                    const Lung& L = g.lung[k];
+                    const float m = lung_mask[k] * std::clamp(0.5f + (y - L.cy) / (2.0f * L.b), 0.0f, 1.0f);
+                    I += (0.60f - I) * m * 0.35f * sev[kEffusion] * sev[kEffusion];
+                }
+            } else if (c.findings[kEffusion]) {
                 for (int k = 0; k < 2; ++k) {
                     if (eff_side != 2 && eff_side != k) continue;
                     const Lung& L = g.lung[k];
                     const float lateral = std::clamp((x - L.cx) * (k == 0 ? -1.0f : 1.0f) / L.a, -1.0f, 1.0f);
                     // a mild effusion only fills the costophrenic angle: the level sits lower, the fluid is fainter
-                    const float level = L.cy + L.b * (0.42f - 0.12f * u[14] + 0.45f * (1.0f - sev[kEffusion])) -
+                    const float level = L.cy + L.b * (0.42f - 0.12f * u[14] + 0.55f * (1.0f - sev[kEffusion])) -
                                         0.14f * (lateral + 1.0f) * 0.5f;
                     const float m = lung_mask[k] * smoothstep01((y - level) / (3 * edge) + 0.5f);
-                    I += (0.60f - I) * m * sev[kEffusion];
+                    I += (0.60f - I) * m * sev[kEffusion] * sev[kEffusion];
                 }
             }
             if (c.findings[kConsolidation]) {

@@ -21,8 +21,10 @@
 //   Consolidation, Edema, Atelectasis or Lung Lesion is. Enlarged Cardiomediastinum, Pleural Other, Fracture and
 //   Support Devices are never drawn (negative). Each drawn finding has a severity s = 0.15 + 0.85·u (u a per-case
 //   draw) so that mild cases are hard to see and no finding is trivially separable: cardiomegaly widens the heart by
-//   1 + 0.32 s (normal hearts vary ±10 %); an effusion's fluid level sits 0.45 (1 − s) lung half-heights lower and
-//   its opacity is ×s; consolidation and atelectasis contrast ×s; edema ×s²; lesion contrast
+//   1 + 0.28 s, makes it 1 + 0.06 s taller and shifts it 0.02 s to the patient's left (normal hearts vary: width
+//   ±12 %, height ±8 %, centre ±0.015); an effusion's fluid level sits 0.55 (1 − s) lung half-heights lower and its
+//   opacity is ×s² (normal diaphragm domes vary ±0.03 in height per side); consolidation and atelectasis contrast
+//   ×s; edema ×s²; lesion contrast
 //   ×(0.4 + 0.6 s); pneumothorax darkening ×(0.4 + 0.6 s).
 // DEMOGRAPHICS: sex (body width, breast shadows, bone density), age (bone density, body width, lung brightness),
 //   race: a subtle global appearance shift (gamma and soft-tissue brightness per category: Asian, Black, Hispanic,
@@ -31,7 +33,10 @@
 // SITES: site k (0-based, named "site_<k>") differs in exposure (gain 1 - 0.06 k), noise (std 0.015 + 0.01 k),
 //   blur (min(k, 2) 3x3 box-blur passes), collimation (dark borders of 2 k px at 64 px, scaled with the size:
 //   values x 0.15) and a burnt-in marker (a 4 px square of value 0.95 at 64 px, in the corner chosen by k mod 4,
-//   3 px inside the collimated field).
+//   3 px inside the collimated field). Projection differs too: at site k >= 1 a share 0.25 k of the films are AP
+//   (portable), where the heart projects 10-18 % wider and 5 % taller, and a share 0.2 k are supine, where an
+//   effusion is a faint veil graded towards the base (opacity 0.35 s²) instead of a meniscus. Site 0 has neither,
+//   so a model trained there meets both only on held-out sites.
 // REPORTS: an impression per image from its findings, with wording varied by the case's random draws.
 // RANDOMNESS: case i draws its attributes from the Philox stream `seed` at word offset 256 i (tensor/generator.h)
 //   and its pixel noise from the stream seed ^ 0x9E3779B97F4A7C15 at word offset i * 2 ceil(S^2 / 2): a case
