@@ -159,7 +159,8 @@ T::Tensor formula_input(const Shape& shape, bool unit_range = false, DType dtype
 // records their maxima, ≤ 4); float32 accumulation over tens of layers leaves errors of ~1e-5 relative.
 constexpr double kAtol = 2e-4, kRtol = 2e-3;
 
-void check_eval(const std::string& name, ImageClassifier& model) {
+// `dev`: the device the model runs on (the fixtures and comparisons stay on the CPU).
+void check_eval(const std::string& name, ImageClassifier& model, T::Device dev = T::Device::cpu()) {
     Fixtures fx("vision_models");
     formula_fill(model);
     model.eval();
@@ -174,14 +175,16 @@ void check_eval(const std::string& name, ImageClassifier& model) {
         CXR_EXPECT_CLOSE(first.narrow(0, 0, std::min<int64_t>(8, first.numel())),
                          fx.get("check." + name + ".first_key_head"), 1e-7, 1e-6);
     }
-    const T::Tensor feats = model.forward_features(x);
-    const T::Tensor logits = model.forward_head(feats);
+    model.to(dev);
+    const T::Tensor feats_dev = model.forward_features(x.to(dev));
+    const T::Tensor logits = model.forward_head(feats_dev).to(T::Device::cpu());
+    const T::Tensor feats = feats_dev.to(T::Device::cpu());
     {
-        INFO(name << ".features");
+        INFO(name << ".features on " << dev.str());
         CXR_EXPECT_CLOSE(feats, fx.get(name + ".features"), kAtol, kRtol);
     }
     {
-        INFO(name << ".logits");
+        INFO(name << ".logits on " << dev.str());
         CXR_EXPECT_CLOSE(logits, fx.get(name + ".logits"), kAtol, kRtol);
     }
 }
@@ -194,33 +197,37 @@ void check_eval(const std::string& name, ImageClassifier& model) {
 // p[i] = cos(0.91 i + k), against torch's float64 gradients. (Batch-statistics gradients are not compared: with
 // the formula weights some channels are nearly constant over the batch and those gradients reach 1e8 — too
 // ill-conditioned for f32 against f64; BatchNorm's training backward is checked in tests/nn and tests/tensor.)
-void check_train_and_grads(const std::string& name, ImageClassifier& model) {
+void check_train_and_grads(const std::string& name, ImageClassifier& model, T::Device dev = T::Device::cpu()) {
     Fixtures fx("vision_models");
     formula_fill(model);
+    model.to(dev);
     {
         model.train();
         model.to(DType::f64);
         T::NoGradGuard ng;
-        const T::Tensor logits = model.forward(formula_input({2, 3, 64, 64}, false, DType::f64));
+        const T::Tensor logits =
+                model.forward(formula_input({2, 3, 64, 64}, false, DType::f64).to(dev)).to(T::Device::cpu());
         model.to(DType::f32);
-        INFO(name << ".train_logits");
+        INFO(name << ".train_logits on " << dev.str());
         CXR_EXPECT_CLOSE(logits, fx.get(name + ".train_logits"), kAtol, kRtol);
     }
     model.eval();
+    model.to(T::Device::cpu());
     formula_fill(model);  // the train pass moved the running statistics
+    model.to(dev);
     model.zero_grad();
-    const T::Tensor logits = model.forward(formula_input({2, 3, 32, 32}));
+    const T::Tensor logits = model.forward(formula_input({2, 3, 32, 32}).to(dev));
     std::vector<double> wv(static_cast<size_t>(logits.numel()));
     for (size_t i = 0; i < wv.size(); ++i) wv[i] = std::cos(0.5 * static_cast<double>(i));
-    T::sum(T::mul(logits, T::from_vector(wv, logits.sizes()).to(DType::f32))).backward();
+    T::sum(T::mul(logits, T::from_vector(wv, logits.sizes()).to(DType::f32).to(dev))).backward();
     std::map<std::string, T::Tensor> params;
     for (const auto& [k, p] : model.named_parameters()) params[k] = p;
     CHECK(params.size() == fx.names_with_prefix(name + ".grad.").size());
     int64_t k = 0;
     for (const auto& [key, p] : params) {
-        INFO(name << ".grad." << key);
+        INFO(name << ".grad." << key << " on " << dev.str());
         REQUIRE(p.grad().defined());
-        const T::Tensor g = p.grad().to(DType::f64).contiguous();
+        const T::Tensor g = p.grad().to(T::Device::cpu()).to(DType::f64).contiguous();
         std::vector<double> pv(static_cast<size_t>(g.numel()));
         for (size_t i = 0; i < pv.size(); ++i) pv[i] = std::cos(0.91 * static_cast<double>(i) + static_cast<double>(k));
         const T::Tensor summary = T::stack({T::sum(g), T::sum(T::mul(g, T::from_vector(pv, g.sizes())))}, 0);
@@ -288,6 +295,39 @@ TEST_CASE("resnet18 matches torchvision in train mode, and its parameter gradien
 
 TEST_CASE("densenet121 matches torchvision in train mode, and its parameter gradients", "[cpu][vision]") {
     check_train_and_grads("densenet121", *densenet121(HeadConfig::linear(14)));
+}
+
+// The same fixtures with the model on the GPU (issue 4: "and on the GPU in the gpu-check log"): the CUDA kernels
+// against torchvision's float64 results with the CPU's tolerances (f32 cuDNN runs with FMA math, not TF32).
+TEST_CASE("resnet18, resnet50 and densenet121 match torchvision on CUDA (eval)", "[gpu][cuda][vision]") {
+    CXR_SKIP_WITHOUT_GPU();
+    check_eval("resnet18", *resnet18(HeadConfig::linear(10)), T::Device::cuda(0));
+    check_eval("resnet50", *resnet50(HeadConfig::linear(10)), T::Device::cuda(0));
+    check_eval("densenet121", *densenet121(HeadConfig::linear(14)), T::Device::cuda(0));
+}
+
+TEST_CASE("resnet18 and densenet121 train mode and parameter gradients match torchvision on CUDA",
+          "[gpu][cuda][vision]") {
+    CXR_SKIP_WITHOUT_GPU();
+    check_train_and_grads("resnet18", *resnet18(HeadConfig::linear(10)), T::Device::cuda(0));
+    check_train_and_grads("densenet121", *densenet121(HeadConfig::linear(14)), T::Device::cuda(0));
+}
+
+TEST_CASE("Inception-v3 FID features match pytorch-fid's wrapper on CUDA (80x80 and resize to 299)",
+          "[gpu][cuda][vision]") {
+    CXR_SKIP_WITHOUT_GPU();
+    Fixtures fx("vision_models");
+    auto net = inception_v3_fid();
+    formula_fill(*net);
+    net->eval();
+    net->to(T::Device::cuda(0));
+    T::NoGradGuard ng;
+    const T::Tensor x = formula_input({2, 3, 80, 80}, true).to(T::Device::cuda(0));
+    CXR_EXPECT_CLOSE(net->fid_features(x, false).to(T::Device::cpu()), fx.get("inception_fid.features80"), kAtol,
+                     kRtol);
+    const T::Tensor small = formula_input({1, 3, 12, 12}, true).to(T::Device::cuda(0));  // resized to 299 inside
+    CXR_EXPECT_CLOSE(net->fid_features(small, true).to(T::Device::cpu()), fx.get("inception_fid.features299"), kAtol,
+                     kRtol);
 }
 
 TEST_CASE("Inception-v3 FID features match pytorch-fid's wrapper (80x80, no resize)", "[cpu][vision]") {
