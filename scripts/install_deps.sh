@@ -3,6 +3,11 @@
 # catch2 (v2 API), zlib1g-dev. The CUDA toolkit is not installed here (it comes from NVIDIA's packages on GPU machines);
 # without nvcc cxr builds and runs on the CPU only.
 set -euo pipefail
+# CXR_SKIP_DEPS=1: the dependencies come from elsewhere (scripts/offline_deps.sh unpack, or a module system).
+if [ "${CXR_SKIP_DEPS:-0}" = 1 ]; then
+  echo "install_deps: skipped (CXR_SKIP_DEPS=1; dependency lookup: CMAKE_FLAGS=${CMAKE_FLAGS:-})"
+  exit 0
+fi
 
 packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2 zlib1g-dev)
 missing=()
