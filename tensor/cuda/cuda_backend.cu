@@ -301,6 +301,7 @@ void register_all_kernels(KernelRegistry& r) {
     register_resize_kernels(r);
     register_index_kernels(r);
     register_random_kernels(r);
+    register_attention_kernels(r);
 }
 
 }  // namespace cxr::tensor::cuda

@@ -21,5 +21,6 @@ void register_conv_kernels(KernelRegistry& r);     // tensor/cuda/conv.cu
 void register_pool_kernels(KernelRegistry& r);     // tensor/cuda/pool.cu
 void register_resize_kernels(KernelRegistry& r);   // tensor/cuda/resize.cu
 void register_index_kernels(KernelRegistry& r);    // tensor/cuda/index.cu
+void register_attention_kernels(KernelRegistry& r);  // tensor/cuda/attention.cu (fused attention)
 
 }  // namespace cxr::tensor::cuda

@@ -1,11 +1,15 @@
 // Scaled dot-product attention as a composition of differentiable ops (matmul, softmax, where, add); the math
 // and the mask conventions are in attention.h. Autograd follows from the composition.
+// On CUDA, the unmasked (or causal) case with a supported head dim goes to the fused kernels instead
+// ("attention_forward" / "attention_backward", tensor/cuda/attention.cu) with its own autograd node below.
 #include "tensor/ops/attention.h"
 
 #include <cmath>
 #include <limits>
 
+#include "tensor/autocast.h"
 #include "tensor/autograd.h"
+#include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/ops/creation.h"
 #include "tensor/ops/elementwise.h"
@@ -36,10 +40,73 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
     return true;
 }
 
+// Batch dims of a [..., rows, E] tensor.
+Shape batch_dims(const Tensor& x) { return Shape(x.sizes().begin(), x.sizes().end() - 2); }
+
+// The fused path: q, k, v broadcast to one batch shape and flattened to [B, L or S, E] (differentiable views, so
+// that gradients of broadcast inputs are summed by expand's backward), one kernel call forward, one backward.
+Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool is_causal, double scale) {
+    const int64_t L = q.size(-2), S = k.size(-2), E = q.size(-1);
+    const Shape batch = broadcast_shapes(broadcast_shapes(batch_dims(q), batch_dims(k)), batch_dims(v));
+    const int64_t B = shape_numel(batch);
+    auto flat = [&](const Tensor& x, int64_t rows) {  // [B, rows, E]
+        Shape full = batch;
+        full.push_back(rows);
+        full.push_back(E);
+        return reshape(expand(x, full), {B, rows, E});
+    };
+    const Tensor q3 = flat(q, L), k3 = flat(k, S), v3 = flat(v, S);
+    const Device device = q.device();
+    Tensor out, lse, qc, kc, vc;  // out [B, L, E] (q's dtype), lse [B, L] f32
+    {
+        NoGradGuard ng;
+        qc = contiguous(q3).detach();
+        kc = contiguous(k3).detach();
+        vc = contiguous(v3).detach();
+        out = Tensor::empty({B, L, E}, q.dtype(), device);
+        lse = Tensor::empty({B, L}, DType::f32, device);
+        get_kernel<AttentionForwardKernel>("attention_forward", device)(qc, kc, vc, scale, is_causal, out, lse);
+    }
+    Tensor y = record("scaled_dot_product_attention_fused", out, {q3, k3, v3},
+                      [qc, kc, vc, o = out.detach(), lse, scale, is_causal](const Tensor& g) -> std::vector<Tensor> {
+                          Tensor gc = contiguous(cast(g, o.dtype()));  // [B, L, E]
+                          Tensor dq = Tensor::empty(qc.sizes(), qc.dtype(), qc.device());
+                          Tensor dk = Tensor::empty(kc.sizes(), kc.dtype(), kc.device());
+                          Tensor dv = Tensor::empty(vc.sizes(), vc.dtype(), vc.device());
+                          get_kernel<AttentionBackwardKernel>("attention_backward", qc.device())(
+                              qc, kc, vc, o, gc, lse, scale, is_causal, dq, dk, dv);
+                          return {dq, dk, dv};
+                      });
+    Shape out_shape = batch;  // [..., L, E]
+    out_shape.push_back(L);
+    out_shape.push_back(E);
+    return reshape(y, out_shape);
+}
+
 }  // namespace
+
+bool attention_uses_fused_kernel(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                 bool is_causal) {
+    (void)is_causal;  // the causal rule is built into the kernels
+    if (attn_mask.defined() || !q.is_cuda() || q.dim() < 2 || k.dim() < 2 || v.dim() < 2) return false;
+    if (!(k.device() == q.device()) || !(v.device() == q.device())) return false;
+    const DType dt = q.dtype();
+    if (!(dt == DType::f32 || dt == DType::f16 || dt == DType::bf16) || k.dtype() != dt || v.dtype() != dt)
+        return false;
+    const int64_t E = q.size(-1);
+    if (k.size(-1) != E || v.size(-1) != E || E < kAttentionMinHeadDim || E > kAttentionMaxHeadDim) return false;
+    if (q.size(-2) == 0 || k.size(-2) == 0 || v.size(-2) != k.size(-2)) return false;
+    return kernel_registry().find("attention_forward", q.device().type) != nullptr &&
+           kernel_registry().find("attention_backward", q.device().type) != nullptr;
+}
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                     bool is_causal, std::optional<double> scale) {
+    if (autocast_dtype()) {  // a lower-precision op (tensor/autocast.h); a float mask is cast too, a bool one is not
+        Tensor ql = autocast_lower(q), kl = autocast_lower(k), vl = autocast_lower(v), ml = autocast_lower(attn_mask);
+        AutocastGuard off(std::nullopt);
+        return scaled_dot_product_attention(ql, kl, vl, ml, is_causal, scale);
+    }
     const char* op = "scaled_dot_product_attention";
     CXR_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, op, ": q, k, v need at least 2 dims, got q ",
               shape_str(q.sizes()), ", k ", shape_str(k.sizes()), ", v ", shape_str(v.sizes()));
@@ -53,6 +120,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     CXR_CHECK(!(is_causal && attn_mask.defined()), op, ": an explicit attn_mask cannot be combined with is_causal");
     const int64_t L = q.size(-2), S = k.size(-2), E = q.size(-1);
     const double s = scale ? *scale : 1.0 / std::sqrt((double)E);
+    if (attention_uses_fused_kernel(q, k, v, attn_mask, is_causal)) return fused_attention(q, k, v, is_causal, s);
 
     Tensor scores = mul(matmul(q, transpose(k, -2, -1)), s);  // [..., L, S]
     const Tensor neg_inf = full({}, -std::numeric_limits<double>::infinity(), Options(scores.dtype(), q.device()));

@@ -12,7 +12,15 @@
 // "safe softmax" rule), instead of NaN.
 // Gradients follow from the composition (matmul, softmax, where, add):
 //   dP = dout vᵀ, dv = Pᵀ dout, dA = P ⊙ (dP − Σ_j dP ⊙ P), dq = scale · dA k, dk = scale · dAᵀ q, dB = dA.
-// The CPU path is this composed reference; a fused kernel can be added beside it and tested against it.
+// The CPU path is this composed reference. On CUDA, when there is no attn_mask (is_causal allowed), q, k, v are
+// f32, f16 or bf16 and the head dim E == Ev lies in [kAttentionMinHeadDim, kAttentionMaxHeadDim], the op runs
+// the fused tiled online-softmax kernels instead (tensor/cuda/attention.cu, FlashAttention-2 style, Dao 2023):
+//   forward   m_i = max_j A_ij,  l_i = Σ_j e^(A_ij − m_i),  out_i = Σ_j e^(A_ij − m_i) v_j / l_i, accumulated one
+//             key tile at a time with the running (m, l) rescaled; lse_i = m_i + log l_i is saved;
+//   backward  P_ij = e^(A_ij − lse_i),  Δ_i = Σ_d dout_id out_id (= Σ_j P_ij dP_ij),  dA = P ⊙ (dP − Δ), then
+//             dv, dk from one kernel over key tiles and dq from one over query tiles (no atomics: deterministic).
+// All sums in f32 (f16/bf16 are read and written in their dtype). Everything else on CUDA (a mask, f64, another
+// head dim, E ≠ Ev, L = 0 or S = 0) takes the composed path, as on the CPU.
 #pragma once
 
 #include <optional>
@@ -25,4 +33,27 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     const Tensor& attn_mask = Tensor(), bool is_causal = false,
                                     std::optional<double> scale = std::nullopt);
 
+// Head dims the fused CUDA kernels are used for (the kernels pad E up to one of 32, 40, 64, 80, 96, 128, 160).
+constexpr int kAttentionMinHeadDim = 32;
+constexpr int kAttentionMaxHeadDim = 160;
+
+// True when scaled_dot_product_attention(q, k, v, attn_mask, is_causal) takes the fused kernels (for tests and
+// benchmarks; the rule is in the header comment above).
+bool attention_uses_fused_kernel(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& attn_mask = Tensor(), bool is_causal = false);
+
+}  // namespace cxr::tensor
+
+namespace cxr::tensor {
+// ---- kernel signatures (the backend seam) ----
+// Every tensor contiguous, on one device, one dtype T (f32, f16 or bf16) unless said otherwise; B = flattened batch.
+// "attention_forward": q [B, L, E], k, v [B, S, E] (S ≥ 1), scale the score multiplier; writes out [B, L, E] (T)
+// and lse [B, L] (f32, lse_i = log Σ_j e^(scale·q_i·k_j) over the unmasked keys).
+using AttentionForwardKernel = void(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool is_causal,
+                                    const Tensor& out, const Tensor& lse);
+// "attention_backward": the forward's inputs, its out and lse, and dout = dL/dout [B, L, E]; writes dq [B, L, E],
+// dk, dv [B, S, E].
+using AttentionBackwardKernel = void(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                     const Tensor& dout, const Tensor& lse, double scale, bool is_causal,
+                                     const Tensor& dq, const Tensor& dk, const Tensor& dv);
 }  // namespace cxr::tensor

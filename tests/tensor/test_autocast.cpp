@@ -1,4 +1,4 @@
-// Autocast (tensor/autocast.h): the per-thread guard; the lower-precision ops (matmul, linear, baddbmm, conv2d)
+// Autocast (tensor/autocast.h): the per-thread guard; the lower-precision ops (matmul, linear, baddbmm, conv2d, sdpa)
 // cast f32 inputs to bf16/f16 and return that dtype, with values checked against a double-precision product of the
 // rounded inputs; the f32 ops (softmax, norms, losses) return f32; gradients reach f32 master weights in f32; a
 // small ResNet stays within bf16 precision of its f32 forward. [gpu]: the same on CUDA against the CPU.
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nn/module.h"
+#include "tensor/ops/attention.h"
 #include "tensor/autocast.h"
 #include "tensor/autograd.h"
 #include "tensor/backend.h"
@@ -113,6 +114,14 @@ TEST_CASE("autocast: matmul, linear, baddbmm and conv2d run in the autocast dtyp
                        dt);
         }
         CXR_EXPECT_CLOSE(yc, ref, 0, 0);  // the CPU computes dt as exactly this
+        // attention: q, k, v in dt, the output too; the same as the op on the rounded inputs outside autocast
+        const Tensor q = f32_input({2, 5, 8}, 11), kk = f32_input({2, 7, 8}, 12), vv = f32_input({2, 7, 8}, 13);
+        const Tensor att = scaled_dot_product_attention(q, kk, vv);
+        CHECK(att.dtype() == dt);
+        {
+            AutocastGuard off(std::nullopt);
+            CXR_EXPECT_CLOSE(att, scaled_dot_product_attention(cast(q, dt), cast(kk, dt), cast(vv, dt)), 0, 0);
+        }
         // f64 is left alone, as in torch
         CHECK(matmul(cast(a, DType::f64), cast(b, DType::f64)).dtype() == DType::f64);
     }
