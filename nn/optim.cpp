@@ -1,6 +1,7 @@
 // SGD, Adam and AdamW: the update rules written in nn/optim.h, in the operation order of torch.optim's
 // single-tensor implementations (_single_tensor_sgd, _single_tensor_adam), so that f32 results round as torch's.
-// Every update is computed with the tensor ops under NoGradGuard and written back with Tensor::copy_.
+// Every composed update is computed with the tensor ops under NoGradGuard and written back with Tensor::copy_;
+// Adam/AdamW can instead run the fused multi-tensor op adam_step_ (tensor/ops/optim.h), which rounds identically.
 #include "nn/optim.h"
 
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "tensor/io/tensor_file.h"
 #include "tensor/ops/creation.h"
 #include "tensor/ops/elementwise.h"
+#include "tensor/ops/optim.h"
 
 namespace cxr::nn {
 
@@ -32,6 +34,16 @@ Tensor lerp(const Tensor& start, const Tensor& end, double w) {
     if (std::fabs(w) < 0.5) return start + (end - start) * w;
     return end - (end - start) * (1.0 - w);
 }
+
+// True when the fused kernel (tensor/ops/optim.h) can update p in place: f32/f64 and contiguous.
+bool fused_capable(const Tensor& p) {
+    return (p.dtype() == T::DType::f32 || p.dtype() == T::DType::f64) && p.is_contiguous();
+}
+
+// The tensors of one adam_step_ call.
+struct FusedBatch {
+    std::vector<Tensor> params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs;
+};
 
 std::string key(size_t g, size_t i, const std::string& name) {
     std::ostringstream os;
@@ -291,6 +303,13 @@ void Adam::add_param_group(ParamGroup<AdamOptions> group) {
     CXR_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, name(), ": invalid beta1 ", o.beta1);
     CXR_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, name(), ": invalid beta2 ", o.beta2);
     CXR_CHECK(o.weight_decay >= 0.0, name(), ": invalid weight_decay ", o.weight_decay);
+    if (o.fused.value_or(false))
+        for (size_t i = 0; i < group.params.size(); ++i) {
+            const Tensor& p = group.params[i];
+            CXR_CHECK(!p.defined() || fused_capable(p), name(), ": fused = true needs f32/f64 contiguous parameters; "
+                      "parameter ", i, " of group ", groups_.size(), " is ", T::dtype_name(p.dtype()),
+                      p.is_contiguous() ? "" : " and not contiguous", " (leave fused unset or false)");
+        }
     add_group_base(std::move(group.params), o.lr);
     options_.push_back(o);
 }
@@ -305,6 +324,9 @@ void Adam::step() {
     for (size_t gi = 0; gi < groups_.size(); ++gi) {
         const AdamOptions& o = options_[gi];
         const double lr = groups_[gi].lr;
+        // Fused parameters of this group, batched by their step count t (equal for all unless some parameter
+        // skipped steps without a gradient): one adam_step_ call per distinct t.
+        std::map<int64_t, FusedBatch> fused;
         for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
             Tensor& p = groups_[gi].params[i];
             if (!p.grad().defined()) continue;
@@ -314,35 +336,64 @@ void Adam::step() {
                 st.buffers["exp_avg_sq"] = T::zeros_like(p);
                 if (o.amsgrad) st.buffers["max_exp_avg_sq"] = T::zeros_like(p);
             }
-            Tensor& m = st.buffers["exp_avg"];
-            Tensor& v = st.buffers["exp_avg_sq"];
             st.step += 1;
-            const double t = (double)st.step;
-
-            Tensor g = grad_of(p, o.maximize);
-            if (o.weight_decay != 0.0) {
-                if (decoupled_)
-                    p.copy_(p * (1.0 - lr * o.weight_decay));
-                else
-                    g = g + p * o.weight_decay;
+            if (o.fused.value_or(p.is_cuda()) && fused_capable(p)) {
+                FusedBatch& b = fused[st.step];
+                b.params.push_back(p);
+                b.grads.push_back(p.grad());
+                b.exp_avgs.push_back(st.buffers["exp_avg"]);
+                b.exp_avg_sqs.push_back(st.buffers["exp_avg_sq"]);
+                if (o.amsgrad) b.max_exp_avg_sqs.push_back(st.buffers["max_exp_avg_sq"]);
+                continue;
             }
-            m.copy_(lerp(m, g, 1.0 - o.beta1));
-            v.copy_(v * o.beta2 + (g * (1.0 - o.beta2)) * g);
-
-            const double bias_correction1 = 1.0 - std::pow(o.beta1, t);
-            const double bias_correction2 = 1.0 - std::pow(o.beta2, t);
-            const double step_size = lr / bias_correction1;
-            const double bias_correction2_sqrt = std::sqrt(bias_correction2);
-            Tensor second = v;
-            if (o.amsgrad) {
-                Tensor& vmax = st.buffers["max_exp_avg_sq"];
-                vmax.copy_(T::maximum(vmax, v));
-                second = vmax;
-            }
-            Tensor denom = T::sqrt(second) / bias_correction2_sqrt + o.eps;
-            p.copy_(p + (m / denom) * (-step_size));
+            composed_update(p, st, o, lr);
+        }
+        for (const auto& kv : fused) {
+            T::AdamStepParams sp;
+            sp.lr = lr;
+            sp.beta1 = o.beta1;
+            sp.beta2 = o.beta2;
+            sp.eps = o.eps;
+            sp.weight_decay = o.weight_decay;
+            sp.decoupled_weight_decay = decoupled_;
+            sp.amsgrad = o.amsgrad;
+            sp.maximize = o.maximize;
+            sp.step = kv.first;
+            const FusedBatch& b = kv.second;
+            T::adam_step_(b.params, b.grads, b.exp_avgs, b.exp_avg_sqs, b.max_exp_avg_sqs, sp);
         }
     }
+}
+
+// The composed update of one parameter whose step count st.step already counts this update: one tensor op per
+// line of the formula in optim.h, in torch's _single_tensor_adam order (the reference the fused kernel matches).
+void Adam::composed_update(Tensor& p, ParamState& st, const AdamOptions& o, double lr) {
+    Tensor& m = st.buffers["exp_avg"];
+    Tensor& v = st.buffers["exp_avg_sq"];
+    const double t = (double)st.step;
+
+    Tensor g = grad_of(p, o.maximize);
+    if (o.weight_decay != 0.0) {
+        if (decoupled_)
+            p.copy_(p * (1.0 - lr * o.weight_decay));
+        else
+            g = g + p * o.weight_decay;
+    }
+    m.copy_(lerp(m, g, 1.0 - o.beta1));
+    v.copy_(v * o.beta2 + (g * (1.0 - o.beta2)) * g);
+
+    const double bias_correction1 = 1.0 - std::pow(o.beta1, t);
+    const double bias_correction2 = 1.0 - std::pow(o.beta2, t);
+    const double step_size = lr / bias_correction1;
+    const double bias_correction2_sqrt = std::sqrt(bias_correction2);
+    Tensor second = v;
+    if (o.amsgrad) {
+        Tensor& vmax = st.buffers["max_exp_avg_sq"];
+        vmax.copy_(T::maximum(vmax, v));
+        second = vmax;
+    }
+    Tensor denom = T::sqrt(second) / bias_correction2_sqrt + o.eps;
+    p.copy_(p + (m / denom) * (-step_size));
 }
 
 }  // namespace cxr::nn

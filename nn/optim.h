@@ -19,6 +19,12 @@
 //   v̂max ← max(v̂max, v)  (amsgrad; then v̂max replaces v below)
 //   denom ← √v / √(1 − β2^t) + ε
 //   θ ← θ − (lr / (1 − β1^t)) · m / denom
+// Two implementations of the same rule: the composed path (one tensor op per line above, the reference, default
+// on the CPU) and the fused path (tensor/ops/optim.h adam_step_: every parameter of a group updated by one kernel
+// call, one CUDA launch per up to 48 tensors; default for CUDA parameters). AdamOptions::fused picks: unset — fused
+// for CUDA f32/f64 contiguous parameters, composed otherwise; true — fused for every parameter (they must be
+// f32/f64 and contiguous); false — composed. For f32/f64 both paths round identically (the fused kernel follows the
+// composed operation order, tests/tensor/test_optim_fused.cpp).
 //
 // State for checkpoints (state_dict / save_state / load_state): per parameter, keyed by its group and its index in
 // that group, "state.<g>.<i>.<name>" with name one of momentum_buffer (SGD), exp_avg, exp_avg_sq, max_exp_avg_sq
@@ -29,6 +35,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +62,8 @@ struct AdamOptions {
     double weight_decay = 0.0;  // Adam: L2 added to the gradient; AdamW: decoupled (torch's AdamW default is 1e-2)
     bool amsgrad = false;
     bool maximize = false;
+    // Fused multi-tensor update (see above): unset = on for CUDA f32/f64 parameters, off on the CPU.
+    std::optional<bool> fused;
 };
 
 // AdamW's defaults (torch.optim.AdamW): as Adam with weight_decay = 1e-2.
@@ -145,6 +154,9 @@ protected:
     std::vector<std::string> state_names(size_t group) const override;
 
 private:
+    // The composed (reference) update of parameter p with state st (st.step already counts this update).
+    void composed_update(Tensor& p, ParamState& st, const AdamOptions& o, double lr);
+
     std::vector<AdamOptions> options_;
     bool decoupled_ = false;
 };

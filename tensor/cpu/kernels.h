@@ -18,5 +18,6 @@ void register_pool_kernels(KernelRegistry& r);
 void register_resize_kernels(KernelRegistry& r);
 void register_index_kernels(KernelRegistry& r);
 void register_random_kernels(KernelRegistry& r);
+void register_optim_kernels(KernelRegistry& r);
 
 }  // namespace cxr::tensor::cpu

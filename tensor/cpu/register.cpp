@@ -14,6 +14,7 @@ void register_all_kernels(KernelRegistry& r) {
     register_resize_kernels(r);
     register_index_kernels(r);
     register_random_kernels(r);
+    register_optim_kernels(r);
 }
 
 }  // namespace cxr::tensor::cpu

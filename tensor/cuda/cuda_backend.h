@@ -22,5 +22,6 @@ void register_pool_kernels(KernelRegistry& r);     // tensor/cuda/pool.cu
 void register_resize_kernels(KernelRegistry& r);   // tensor/cuda/resize.cu
 void register_index_kernels(KernelRegistry& r);    // tensor/cuda/index.cu
 void register_attention_kernels(KernelRegistry& r);  // tensor/cuda/attention.cu (fused attention)
+void register_optim_kernels(KernelRegistry& r);      // tensor/cuda/optim.cu (fused Adam/AdamW)
 
 }  // namespace cxr::tensor::cuda
