@@ -84,6 +84,29 @@ FairnessEvaluator::FairnessEvaluator(const Predictions& p, Subgroups subgroups, 
                                     "fairness, label " + p.label_names[l] + ", subgroup " + groups_.names[g]);
 }
 
+void fill_gaps(FairnessResult& r) {
+    auto gap = [&](auto value, std::optional<double>& out, std::string& hi_name, std::string& lo_name) {
+        const SubgroupResult* hi = nullptr;
+        const SubgroupResult* lo = nullptr;
+        int count = 0;
+        for (const auto& s : r.subgroups) {
+            const std::optional<double> v = value(s);
+            if (!s.in_gaps || !v) continue;
+            ++count;
+            if (!hi || *v > *value(*hi)) hi = &s;
+            if (!lo || *v < *value(*lo)) lo = &s;
+        }
+        if (count >= 2) {
+            out = *value(*hi) - *value(*lo);
+            hi_name = hi->name;
+            lo_name = lo->name;
+        }
+    };
+    gap([](const SubgroupResult& s) { return s.auroc; }, r.auroc_gap, r.auroc_best, r.auroc_worst);
+    gap([](const SubgroupResult& s) { return s.fpr_no_finding; }, r.underdiagnosis_gap, r.underdiagnosis_max,
+        r.underdiagnosis_min);
+}
+
 FairnessResult FairnessEvaluator::evaluate(const std::vector<double>* weights) const {
     FairnessResult r;
     if (weights)
@@ -110,27 +133,7 @@ FairnessResult FairnessEvaluator::evaluate(const std::vector<double>* weights) c
         }
         r.subgroups.push_back(s);
     }
-    // Gaps over eligible subgroups with a defined value (ties: the first subgroup in name order).
-    auto gap = [&](auto value, std::optional<double>& out, std::string& hi_name, std::string& lo_name) {
-        const SubgroupResult* hi = nullptr;
-        const SubgroupResult* lo = nullptr;
-        int count = 0;
-        for (const auto& s : r.subgroups) {
-            const std::optional<double> v = value(s);
-            if (!s.in_gaps || !v) continue;
-            ++count;
-            if (!hi || *v > *value(*hi)) hi = &s;
-            if (!lo || *v < *value(*lo)) lo = &s;
-        }
-        if (count >= 2) {
-            out = *value(*hi) - *value(*lo);
-            hi_name = hi->name;
-            lo_name = lo->name;
-        }
-    };
-    gap([](const SubgroupResult& s) { return s.auroc; }, r.auroc_gap, r.auroc_best, r.auroc_worst);
-    gap([](const SubgroupResult& s) { return s.fpr_no_finding; }, r.underdiagnosis_gap, r.underdiagnosis_max,
-        r.underdiagnosis_min);
+    fill_gaps(r);
     return r;
 }
 

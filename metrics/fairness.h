@@ -66,6 +66,11 @@ struct FairnessResult {
     std::string auroc_best, auroc_worst, underdiagnosis_max, underdiagnosis_min;  // subgroup names
 };
 
+// Fills r's gaps from r.subgroups: best − worst subgroup AUROC and max − min underdiagnosis rate, over the subgroups
+// in the gaps (in_gaps) whose value is defined; undefined with fewer than two. Ties keep the first subgroup in name
+// order. Shared by the CPU evaluator and the GPU path (metrics/gpu.h).
+void fill_gaps(FairnessResult& r);
+
 // Holds the sorted per-(subgroup, label) problems so that evaluate() costs O(n) per call (one per resample).
 class FairnessEvaluator {
 public:
