@@ -2,6 +2,8 @@
 // pytorch-fid weights) or a cxr classifier's penultimate features, and MS-SSIM diversity (mean pairwise within the
 // generated set, within the real set for reference, and intra-prompt when the generated set's manifest has
 // prompts). Rules: apps/eval/image_metrics.h; the command and its JSON: metrics/README.md "Image metrics".
+// Also the single-purpose commands of issue 6's CLI over the same library: `cxr fid`, `cxr msssim` (paired) and
+// `cxr diversity` (intra-prompt).
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -33,7 +35,7 @@ int cmd_image_metrics(int argc, char** argv) {
                 "256"},
                {"max-images", "N", "use the first N images of each set (0: all)", "0"},
                {"batch-size", "B", "images per feature batch", "16"},
-               {"device", "DEV", "cpu or cuda[:n] for the feature extractor", "cpu"},
+               {"device", "DEV", "cpu or cuda[:n] for the feature extractor and MS-SSIM", "cpu"},
                {"workers", "N", "image decoding threads", "2"},
                {"quiet", "", "no progress bars", ""},
                {"out", "metrics.json", "where to write the metrics JSON (default: print it only)", ""}});
@@ -85,6 +87,7 @@ int cmd_image_metrics(int argc, char** argv) {
     if (want_ms_ssim) {
         MsSsimOptions mo;
         mo.size = static_cast<int>(size);
+        mo.device = args.get("device");
         const std::vector<double> weights = ms_ssim_scale_weights(mo.size);
         nlohmann::json m = {{"size", mo.size}, {"scales", weights.size()}, {"scale_weights", weights}};
         if (weights.size() < 5)
@@ -131,6 +134,134 @@ int cmd_image_metrics(int argc, char** argv) {
     } else {
         std::cout << j.dump(2) << "\n";
     }
+    return 0;
+}
+
+namespace {
+
+// Prints the JSON or writes it (atomically) where --out says, with the run record.
+void finish(const Args& args, const char* command, nlohmann::json j, std::chrono::steady_clock::time_point t0) {
+    nlohmann::json run = run_record();
+    run["command"] = command;
+    run["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    j["run"] = run;
+    if (!args.get("out").empty()) {
+        write_json_atomically(args.get("out"), j);
+        std::cout << "wrote " << args.get("out") << "\n";
+    } else {
+        std::cout << j.dump(2) << "\n";
+    }
+}
+
+MsSsimOptions ms_ssim_options(const Args& args, const char* command) {
+    MsSsimOptions mo;
+    const int64_t size = args.get_int("size");
+    CXR_CHECK(size >= 11 && size <= 4096, "cxr ", command, ": --size must be in 11..4096, got ", size);
+    mo.size = static_cast<int>(size);
+    mo.device = args.get("device");
+    return mo;
+}
+
+const char* kSpecHelp = "SPEC: a folder of PNG/JPEG images (sorted by name), a manifest .csv, or KIND:ROOT[:SPLIT]";
+
+}  // namespace
+
+int cmd_fid(int argc, char** argv) {
+    Args args("fid",
+              std::string("Fréchet Inception Distance between a real and a generated image set (pool features of\n"
+                          "Inception-v3 with pytorch-fid's weights, or a cxr classifier's penultimate features).\n") +
+                      kSpecHelp + ".",
+              {{"real", "SPEC", "the real image set (required)", ""},
+               {"fake", "SPEC", "the generated image set (required)", ""},
+               {"features", "inception:W|classifier:STEM", "the feature extractor (required)", ""},
+               {"max-images", "N", "use the first N images of each set (0: all)", "0"},
+               {"batch-size", "B", "images per feature batch", "16"},
+               {"device", "DEV", "cpu or cuda[:n]", "cpu"},
+               {"workers", "N", "image decoding threads", "2"},
+               {"quiet", "", "no progress bars", ""},
+               {"out", "FILE", "where to write the JSON (default: print it)", ""}});
+    if (!args.parse(argc, argv)) return 0;
+    CXR_CHECK(!args.get("real").empty() && !args.get("fake").empty() && !args.get("features").empty(),
+              "cxr fid: --real, --fake and --features are required (see --help)");
+    CXR_CHECK(args.get_int("batch-size") >= 1, "cxr fid: --batch-size must be >= 1");
+    CXR_CHECK(args.get_int("max-images") >= 0 && args.get_int("workers") >= 0,
+              "cxr fid: --max-images and --workers must be >= 0");
+    const auto t0 = std::chrono::steady_clock::now();
+    const ImageSet real = parse_image_set(args.get("real"), args.get_int("max-images"));
+    const ImageSet fake = parse_image_set(args.get("fake"), args.get_int("max-images"));
+    ExtractorOptions eo;
+    eo.device = args.get("device");
+    eo.workers = static_cast<int>(args.get_int("workers"));
+    auto extractor = make_feature_extractor(args.get("features"), eo);
+    const FidResult r = fid(real, fake, *extractor, args.get_int("batch-size"), args.flag("quiet"));
+    std::cout << "FID (" << r.extractor << ", " << r.feature_dim << "-d, " << r.n_a << " real vs " << r.n_b
+              << " generated): " << r.fid << "\n";
+    nlohmann::json j = {{"fid", r.fid},
+                        {"extractor", r.extractor},
+                        {"feature_dim", r.feature_dim},
+                        {"n", {{"real", r.n_a}, {"fake", r.n_b}}},
+                        {"real", real.spec},
+                        {"fake", fake.spec},
+                        {"fid_terms",
+                         {{"mean_term", r.terms.mean_term},
+                          {"trace_real", r.terms.trace_a},
+                          {"trace_fake", r.terms.trace_b},
+                          {"trace_sqrt_product", r.terms.trace_sqrt_product},
+                          {"regularised", r.terms.regularised}}}};
+    finish(args, "fid", j, t0);
+    return 0;
+}
+
+int cmd_msssim(int argc, char** argv) {
+    Args args("msssim",
+              std::string("MS-SSIM between the i-th images of two sets of equal size (e.g. VAE reconstructions\n"
+                          "against their originals): 5 scales, 11x11 Gaussian window, sigma 1.5, the standard scale\n"
+                          "weights, on gray images resized to a common side.\n") +
+                      kSpecHelp + ".",
+              {{"a", "SPEC", "the first set (required)", ""},
+               {"b", "SPEC", "the second set, same size and order (required)", ""},
+               {"size", "S", "common image side (>= 161 for 5 scales; smaller: fewer scales)", "256"},
+               {"max-images", "N", "use the first N images of each set (0: all)", "0"},
+               {"device", "DEV", "cpu or cuda[:n]", "cpu"},
+               {"out", "FILE", "where to write the JSON (default: print it)", ""}});
+    if (!args.parse(argc, argv)) return 0;
+    CXR_CHECK(!args.get("a").empty() && !args.get("b").empty(), "cxr msssim: --a and --b are required (see --help)");
+    CXR_CHECK(args.get_int("max-images") >= 0, "cxr msssim: --max-images must be >= 0");
+    const auto t0 = std::chrono::steady_clock::now();
+    const MsSsimOptions mo = ms_ssim_options(args, "msssim");
+    const ImageSet a = parse_image_set(args.get("a"), args.get_int("max-images"));
+    const ImageSet b = parse_image_set(args.get("b"), args.get_int("max-images"));
+    const PairedMsSsimReport r = paired_ms_ssim(a, b, mo);
+    std::cout << "MS-SSIM over " << r.n << " pairs: mean " << r.mean << " (min " << r.min << ", max " << r.max
+              << ")\n";
+    nlohmann::json j = r.to_json();
+    j["a"] = a.spec;
+    j["b"] = b.spec;
+    finish(args, "msssim", j, t0);
+    return 0;
+}
+
+int cmd_diversity(int argc, char** argv) {
+    Args args("diversity",
+              "Intra-prompt diversity of a generated set: the images are grouped by their prompt (the manifest's\n"
+              "report column), and the mean pairwise MS-SSIM of each group with 2 or more images is averaged over\n"
+              "the groups (lower = more diverse).",
+              {{"manifest", "FILE", "the generated set's manifest .csv (required)", ""},
+               {"size", "S", "common image side (>= 161 for 5 scales; smaller: fewer scales)", "256"},
+               {"device", "DEV", "cpu or cuda[:n]", "cpu"},
+               {"out", "FILE", "where to write the JSON (default: print it)", ""}});
+    if (!args.parse(argc, argv)) return 0;
+    CXR_CHECK(!args.get("manifest").empty(), "cxr diversity: --manifest is required (see --help)");
+    const auto t0 = std::chrono::steady_clock::now();
+    const MsSsimOptions mo = ms_ssim_options(args, "diversity");
+    const ImageSet set = parse_image_set(args.get("manifest"));
+    const PromptDiversityReport r = prompt_diversity(set, mo);
+    std::cout << "intra-prompt MS-SSIM (" << r.groups << " prompts, " << r.images << " images): " << r.mean << "\n";
+    nlohmann::json j = r.to_json();
+    j["manifest"] = set.spec;
+    j["size"] = mo.size;
+    j["scale_weights"] = ms_ssim_scale_weights(mo.size);
+    finish(args, "diversity", j, t0);
     return 0;
 }
 

@@ -12,5 +12,8 @@ int cmd_phantom(int argc, char** argv);
 int cmd_train_classifier(int argc, char** argv);
 int cmd_study(int argc, char** argv);
 int cmd_image_metrics(int argc, char** argv);
+int cmd_fid(int argc, char** argv);        // apps/cmd_image_metrics.cpp
+int cmd_msssim(int argc, char** argv);     // apps/cmd_image_metrics.cpp
+int cmd_diversity(int argc, char** argv);  // apps/cmd_image_metrics.cpp
 
 }  // namespace cxr::apps

@@ -18,7 +18,7 @@ struct Command {
 
 const std::vector<Command>& commands() {
     static const std::vector<Command> list = {
-        {"demo", "train a small CNN on a generated image task on the CPU and report its accuracy",
+        {"demo", "the whole study on built-in phantom data: four strategies, evaluation, fairness, HTML report",
          cxr::apps::cmd_demo},
         {"backends", "list the compute backends in this build and the devices present", cxr::apps::cmd_backends},
         {"version", "print the version, git commit and build flags", cxr::apps::cmd_version},
@@ -30,6 +30,11 @@ const std::vector<Command>& commands() {
          cxr::apps::cmd_study},
         {"image-metrics", "FID (Inception or classifier features) and MS-SSIM diversity of generated vs real images",
          cxr::apps::cmd_image_metrics},
+        {"fid", "Fréchet Inception Distance between a real and a generated set (Inception or classifier features)",
+         cxr::apps::cmd_fid},
+        {"msssim", "MS-SSIM between paired images of two sets (e.g. reconstructions vs originals)",
+         cxr::apps::cmd_msssim},
+        {"diversity", "intra-prompt diversity: mean pairwise MS-SSIM of the images of each prompt", cxr::apps::cmd_diversity},
         {"data", "dataset tools: inspect a dataset (counts as JSON), write the phantom dataset", cxr::apps::cmd_data},
         {"phantom", "write the built-in phantom chest-radiograph dataset (PNGs + manifest)", cxr::apps::cmd_phantom},
     };

@@ -351,10 +351,45 @@ DiversityReport set_diversity(const ImageSet& set, const MsSsimOptions& options)
     r.scale_weights = ms_ssim_scale_weights(options.size);
     metrics::SsimOptions so;
     so.scale_weights = r.scale_weights;
-    const Tensor images = load_ms_ssim_images(set, options.size);  // [N, 1, S, S]
+    const Tensor images = load_ms_ssim_images(set, options.size).to(tensor::parse_device(options.device));  // [N, 1, S, S]
     r.n = set.size();
     r.pairs = r.n * (r.n - 1) / 2;
     r.mean_pairwise_ms_ssim = metrics::mean_pairwise_ms_ssim(images, so, options.max_pairs_per_batch);
+    return r;
+}
+
+json PairedMsSsimReport::to_json() const {
+    return {{"n", n}, {"mean", mean}, {"min", min}, {"max", max}, {"size", size}, {"scale_weights", scale_weights},
+            {"per_pair", per_pair}};
+}
+
+PairedMsSsimReport paired_ms_ssim(const ImageSet& a, const ImageSet& b, const MsSsimOptions& options) {
+    CXR_CHECK(a.size() == b.size(), "paired MS-SSIM needs two sets of the same size: '", a.spec, "' has ", a.size(),
+              " images, '", b.spec, "' has ", b.size());
+    CXR_CHECK(a.size() >= 1, "paired MS-SSIM: '", a.spec, "' has no images");
+    PairedMsSsimReport r;
+    r.size = options.size;
+    r.scale_weights = ms_ssim_scale_weights(options.size);
+    metrics::SsimOptions so;
+    so.scale_weights = r.scale_weights;
+    const tensor::Device dev = tensor::parse_device(options.device);
+    const Tensor x = load_ms_ssim_images(a, options.size).to(dev), y = load_ms_ssim_images(b, options.size).to(dev);
+    const int64_t N = a.size(), B = std::max<int64_t>(1, options.max_pairs_per_batch);
+    for (int64_t i = 0; i < N; i += B) {  // [b] per batch
+        const int64_t n = std::min(B, N - i);
+        const Tensor v = metrics::ms_ssim(x.narrow(0, i, n), y.narrow(0, i, n), so).to(tensor::Device::cpu());
+        const std::vector<double> d = tensor::cast(v, tensor::DType::f64).contiguous().to_vector<double>();
+        r.per_pair.insert(r.per_pair.end(), d.begin(), d.end());
+    }
+    r.n = N;
+    double sum = 0;
+    r.min = r.max = r.per_pair[0];
+    for (double v : r.per_pair) {
+        sum += v;
+        r.min = std::min(r.min, v);
+        r.max = std::max(r.max, v);
+    }
+    r.mean = sum / (double)N;
     return r;
 }
 
@@ -396,7 +431,8 @@ PromptDiversityReport prompt_diversity(const ImageSet& set, const MsSsimOptions&
     }
     CXR_CHECK(!r.prompts.empty(), "intra-prompt diversity: no prompt of '", set.spec, "' has 2 or more images (",
               r.skipped_groups, " prompts with one image each)");
-    const Tensor images = load_ms_ssim_images(kept, options.size);  // [N_kept, 1, S, S]
+    const Tensor images =
+            load_ms_ssim_images(kept, options.size).to(tensor::parse_device(options.device));  // [N_kept, 1, S, S]
     std::vector<Tensor> groups;
     int64_t at = 0;
     for (int64_t k : sizes) {

@@ -117,6 +117,7 @@ FidResult fid(const ImageSet& a, const ImageSet& b, FeatureExtractor& extractor,
 struct MsSsimOptions {
     int size = 256;                   // common side S the images are resized to (>= 11; >= 161 for 5 scales)
     int64_t max_pairs_per_batch = 16;
+    std::string device = "cpu";       // where the MS-SSIM convolutions run ("cpu", "cuda", "cuda:N")
 };
 // The scale weights used at side S (the 5 standard ones for S >= 161, else the renormalised first M; see above).
 std::vector<double> ms_ssim_scale_weights(int size);
@@ -133,6 +134,18 @@ struct DiversityReport {
 };
 // Mean pairwise MS-SSIM within a set (>= 2 images).
 DiversityReport set_diversity(const ImageSet& set, const MsSsimOptions& options = {});
+
+struct PairedMsSsimReport {
+    int64_t n = 0;                    // pairs (a_i, b_i)
+    double mean = 0, min = 0, max = 0;
+    int size = 0;                     // S
+    std::vector<double> scale_weights;
+    std::vector<double> per_pair;     // in set order
+    nlohmann::json to_json() const;
+};
+// MS-SSIM between the i-th images of two sets of equal size (folders in file-name order, manifests in row order),
+// e.g. reconstructions against originals.
+PairedMsSsimReport paired_ms_ssim(const ImageSet& a, const ImageSet& b, const MsSsimOptions& options = {});
 
 struct PromptDiversityReport {
     int64_t groups = 0;               // prompts with >= 2 images

@@ -18,6 +18,7 @@
 
 #include "apps/commands.h"
 #include "apps/eval/image_metrics.h"
+#include "metrics/ssim.h"
 #include "apps/train/classifier_trainer.h"
 #include "data/adapters/adapters.h"
 #include "data/image_io.h"
@@ -288,6 +289,38 @@ TEST_CASE("image-metrics: MS-SSIM diversity — copies give 1, different images 
     const apps::DiversityReport d161 = apps::set_diversity(different, o);
     CHECK(d161.mean_pairwise_ms_ssim < 0.999);
     CHECK(d161.mean_pairwise_ms_ssim > 0);
+}
+
+// `cxr msssim`'s core: pair i of two sets is scored by metrics::ms_ssim on the same loaded pixels; a set against
+// itself scores 1 on every pair; the sets must have the same size.
+TEST_CASE("image-metrics: paired MS-SSIM scores the i-th images of two sets", "[cpu][image-metrics]") {
+    const apps::ImageSet a = apps::parse_image_set(phantom_dir("phantom_a", 1, 1) + "/images", 5);
+    const apps::ImageSet b = apps::parse_image_set(phantom_dir("phantom_b", 2, 2) + "/images", 5);
+    apps::MsSsimOptions o;
+    o.size = 32;
+    o.max_pairs_per_batch = 2;  // batches of 2, 2, 1
+    const apps::PairedMsSsimReport self = apps::paired_ms_ssim(a, a, o);
+    REQUIRE(self.n == 5);
+    for (double v : self.per_pair) CHECK(v == Approx(1.0).margin(1e-6));
+    const apps::PairedMsSsimReport ab = apps::paired_ms_ssim(a, b, o);
+    metrics::SsimOptions so;
+    so.scale_weights = apps::ms_ssim_scale_weights(32);
+    const std::vector<double> direct = tensor::cast(metrics::ms_ssim(apps::load_ms_ssim_images(a, 32),
+                                                                     apps::load_ms_ssim_images(b, 32), so),
+                                                    tensor::DType::f64)
+                                               .to_vector<double>();
+    REQUIRE(ab.per_pair.size() == direct.size());
+    double sum = 0;
+    for (size_t i = 0; i < direct.size(); ++i) {
+        CHECK(ab.per_pair[i] == direct[i]);
+        sum += direct[i];
+    }
+    CHECK(ab.mean == Approx(sum / 5).epsilon(1e-12));
+    CHECK(ab.min <= ab.mean);
+    CHECK(ab.max >= ab.mean);
+    CHECK(ab.mean < 0.999);
+    const apps::ImageSet four = apps::parse_image_set(phantom_dir("phantom_b", 2, 2) + "/images", 4);
+    CHECK(error_of([&] { apps::paired_ms_ssim(a, four, o); }).find("same size") != std::string::npos);
 }
 
 TEST_CASE("image-metrics: intra-prompt diversity groups a manifest by its report text", "[cpu][image-metrics]") {
