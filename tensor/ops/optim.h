@@ -24,6 +24,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/macros.h"
@@ -63,74 +64,32 @@ using AdamStepKernel = void(const std::vector<Tensor>& params, const std::vector
 // ---- the single-source per-element arithmetic (host + device) ----
 namespace optim {
 
-// Correctly rounded a∘b: plain operators on the host (compiled without FMA contraction, see tensor/cpu/optim.cpp),
-// the _rn intrinsics on the device (never contracted into an FMA).
-CXR_HD_INLINE float add_rn(float a, float b) {
+// Correctly rounded a∘b for T = float or double: plain operators on the host (compiled without FMA contraction, see
+// tensor/cpu/optim.cpp), the _rn intrinsics on the device (never contracted into an FMA).
 #if defined(__CUDA_ARCH__)
-    return __fadd_rn(a, b);
+#define CXR_RN_OP(name, expr, f_intrinsic, d_intrinsic)                        \
+    template <class T>                                                         \
+    CXR_HD_INLINE T name(T a, T b) {                                           \
+        if constexpr (std::is_same_v<T, float>) return f_intrinsic(a, b);      \
+        else return d_intrinsic(a, b);                                         \
+    }
 #else
-    return a + b;
+#define CXR_RN_OP(name, expr, f_intrinsic, d_intrinsic) \
+    template <class T>                                  \
+    CXR_HD_INLINE T name(T a, T b) {                    \
+        return expr;                                    \
+    }
 #endif
-}
-CXR_HD_INLINE float sub_rn(float a, float b) {
+CXR_RN_OP(add_rn, a + b, __fadd_rn, __dadd_rn)
+CXR_RN_OP(sub_rn, a - b, __fsub_rn, __dsub_rn)
+CXR_RN_OP(mul_rn, a * b, __fmul_rn, __dmul_rn)
+CXR_RN_OP(div_rn, a / b, __fdiv_rn, __ddiv_rn)
+#undef CXR_RN_OP
+template <class T>
+CXR_HD_INLINE T sqrt_rn(T a) {
 #if defined(__CUDA_ARCH__)
-    return __fsub_rn(a, b);
-#else
-    return a - b;
-#endif
-}
-CXR_HD_INLINE float mul_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fmul_rn(a, b);
-#else
-    return a * b;
-#endif
-}
-CXR_HD_INLINE float div_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fdiv_rn(a, b);
-#else
-    return a / b;
-#endif
-}
-CXR_HD_INLINE float sqrt_rn(float a) {
-#if defined(__CUDA_ARCH__)
-    return __fsqrt_rn(a);
-#else
-    return std::sqrt(a);
-#endif
-}
-CXR_HD_INLINE double add_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dadd_rn(a, b);
-#else
-    return a + b;
-#endif
-}
-CXR_HD_INLINE double sub_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dsub_rn(a, b);
-#else
-    return a - b;
-#endif
-}
-CXR_HD_INLINE double mul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dmul_rn(a, b);
-#else
-    return a * b;
-#endif
-}
-CXR_HD_INLINE double div_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __ddiv_rn(a, b);
-#else
-    return a / b;
-#endif
-}
-CXR_HD_INLINE double sqrt_rn(double a) {
-#if defined(__CUDA_ARCH__)
-    return __dsqrt_rn(a);
+    if constexpr (std::is_same_v<T, float>) return __fsqrt_rn(a);
+    else return __dsqrt_rn(a);
 #else
     return std::sqrt(a);
 #endif

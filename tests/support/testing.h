@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <string>
@@ -53,6 +54,29 @@ public:
 private:
     std::string path_;
     std::map<std::string, Tensor> tensors_;
+};
+
+// Sets an environment variable for one scope (nullptr: unsets it) and restores the previous state, for the
+// switches read at each call (CXR_CUBLAS, CXR_CUDNN, CXR_GEMM_TC, ...).
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value) : name_(name) {
+        const char* old = std::getenv(name);
+        had_ = old != nullptr;
+        if (had_) old_ = old;
+        if (value) setenv(name, value, 1);
+        else unsetenv(name);
+    }
+    ~ScopedEnv() {
+        if (had_) setenv(name_.c_str(), old_.c_str(), 1);
+        else unsetenv(name_.c_str());
+    }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    std::string name_, old_;
+    bool had_ = false;
 };
 
 bool gpu_available();

@@ -25,29 +25,12 @@
 using namespace cxr::tensor;
 using cxr::testing::random_input;
 
+using cxr::testing::ScopedEnv;
+
 namespace {
 
 const Device kGpu = Device::cuda(0);
 
-// Sets an environment variable for one scope and restores the previous state.
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        const char* old = std::getenv(name);
-        had_ = old != nullptr;
-        if (had_) old_ = old;
-        if (value) setenv(name, value, 1);
-        else unsetenv(name);
-    }
-    ~ScopedEnv() {
-        if (had_) setenv(name_.c_str(), old_.c_str(), 1);
-        else unsetenv(name_.c_str());
-    }
-
-private:
-    std::string name_, old_;
-    bool had_ = false;
-};
 
 // Tolerances per dtype for results that sum `terms` products of values in [-1, 1].
 double atol_for(DType dt, int64_t terms) {

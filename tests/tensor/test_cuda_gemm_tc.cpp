@@ -28,29 +28,12 @@
 
 using namespace cxr::tensor;
 
+using cxr::testing::ScopedEnv;
+
 namespace {
 
 const Device kGpu = Device::cuda(0);
 
-// Sets an environment variable for one scope and restores the previous state.
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        const char* old = std::getenv(name);
-        had_ = old != nullptr;
-        if (had_) old_ = old;
-        if (value) setenv(name, value, 1);
-        else unsetenv(name);
-    }
-    ~ScopedEnv() {
-        if (had_) setenv(name_.c_str(), old_.c_str(), 1);
-        else unsetenv(name_.c_str());
-    }
-
-private:
-    std::string name_, old_;
-    bool had_ = false;
-};
 
 // A CPU tensor of `dt` whose values are k/8, k uniform in [-8, 8] (exact in f16 and bf16).
 Tensor grid_values(const Shape& shape, uint64_t seed, DType dt) {
