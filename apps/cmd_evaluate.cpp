@@ -47,6 +47,8 @@ int cmd_evaluate(int argc, char** argv) {
                {"level", "X", "confidence level of the intervals", "0.95"},
                {"permutations", "N", "permutations of the AUPRC test (with --compare)", "1000"},
                {"seed", "S", "seed of the bootstrap and permutation streams", "0"},
+               {"device", "DEV", "where the bootstrap runs: cpu, or cuda[:n] (all resamples in parallel on the GPU; "
+                                 "the same intervals)", "cpu"},
                {"compare", "Q.csv", "predictions of a second model on the same images: DeLong and permutation tests",
                 ""},
                {"out", "metrics.json", "where to write the metrics JSON (required)", ""}});
@@ -68,6 +70,7 @@ int cmd_evaluate(int argc, char** argv) {
     opt.bootstrap = args.get_int("bootstrap");
     opt.level = args.get_double("level");
     opt.permutations = args.get_int("permutations");
+    opt.device = args.get("device");
     const int64_t seed = args.get_int("seed");
     CXR_CHECK(seed >= 0, "cxr evaluate: --seed must be >= 0");
     opt.seed = (uint64_t)seed;

@@ -8,7 +8,9 @@
 
 #include "metrics/classification.h"
 #include "metrics/fairness.h"
+#include "metrics/gpu.h"
 #include "metrics/statistics.h"
+#include "tensor/device.h"
 #include "tensor/error.h"
 
 namespace cxr::metrics {
@@ -49,6 +51,7 @@ std::vector<std::vector<double>> aligned_scores(const Predictions& test, const P
 json evaluate(const Predictions& test, const Predictions* validation, const Predictions* compare,
               const EvaluateOptions& opt) {
     CXR_CHECK(test.size() > 0, "evaluate: the predictions have no rows");
+    const tensor::Device device = tensor::parse_device(opt.device);  // checked before any work
     // ---- the label set ----
     std::vector<int64_t> labels;
     if (opt.labels.empty()) {
@@ -130,12 +133,12 @@ json evaluate(const Predictions& test, const Predictions* validation, const Pred
     // ---- fairness ----
     std::vector<std::string> grouping_names;
     std::vector<FairnessEvaluator> fairness;
+    FairnessOptions fo;
+    fo.labels = labels;
+    fo.no_finding = no_finding;
+    fo.no_finding_threshold = no_finding_threshold;
+    fo.min_size = opt.min_subgroup_size;
     for (const auto& attrs : opt.groupings) {
-        FairnessOptions fo;
-        fo.labels = labels;
-        fo.no_finding = no_finding;
-        fo.no_finding_threshold = no_finding_threshold;
-        fo.min_size = opt.min_subgroup_size;
         grouping_names.push_back(grouping_name(attrs));
         fairness.emplace_back(test, assign_subgroups(test, attrs), fo);
     }
@@ -236,26 +239,25 @@ json evaluate(const Predictions& test, const Predictions* validation, const Pred
         }
         const int64_t compare_offset = k_total;
         if (compare) k_total += L + 1;
-        auto statistic = [&](const std::vector<double>& w) {
+        // The slots of one resample from its per-label AUROC/AUPRC (a, b), the second model's AUROC (ab) and the
+        // fairness result of each grouping — the same assembly for the CPU and the GPU evaluations.
+        auto slots = [&](const std::vector<std::optional<double>>& a, const std::vector<std::optional<double>>& b,
+                         const std::vector<std::optional<double>>& ab, const std::vector<FairnessResult>& fr) {
             std::vector<std::optional<double>> s(k_total);
-            std::vector<std::optional<double>> a(L), b(L), ab(L);
             for (int64_t k = 0; k < L; ++k) {
-                a[k] = s[k] = ranked[k].auroc(&w);
-                b[k] = s[L + k] = ranked[k].auprc(&w);
+                s[k] = a[k];
+                s[L + k] = b[k];
             }
             s[2 * L] = mean_defined(a);
             s[2 * L + 1] = mean_defined(b);
-            for (size_t g = 0; g < fairness.size(); ++g) {
-                const FairnessResult r = fairness[g].evaluate(&w);
-                s[group_offset[g]] = r.auroc_gap;
-                s[group_offset[g] + 1] = r.underdiagnosis_gap;
-                for (size_t t = 0; t < r.subgroups.size(); ++t) s[group_offset[g] + 2 + t] = r.subgroups[t].auroc;
+            for (size_t g = 0; g < fr.size(); ++g) {
+                s[group_offset[g]] = fr[g].auroc_gap;
+                s[group_offset[g] + 1] = fr[g].underdiagnosis_gap;
+                for (size_t t = 0; t < fr[g].subgroups.size(); ++t) s[group_offset[g] + 2 + t] = fr[g].subgroups[t].auroc;
             }
             if (compare) {
-                for (int64_t k = 0; k < L; ++k) {
-                    ab[k] = ranked_b[k].auroc(&w);
+                for (int64_t k = 0; k < L; ++k)
                     if (a[k] && ab[k]) s[compare_offset + k] = *a[k] - *ab[k];
-                }
                 const auto ma = mean_defined(a), mb = mean_defined(ab);
                 if (ma && mb) s[compare_offset + L] = *ma - *mb;
             }
@@ -265,7 +267,46 @@ json evaluate(const Predictions& test, const Predictions* validation, const Pred
         bo.resamples = opt.bootstrap;
         bo.seed = opt.seed;
         bo.level = opt.level;
-        const std::vector<ConfidenceInterval> ci = bootstrap(test.size(), k_total, statistic, bo);
+        std::vector<ConfidenceInterval> ci;
+        if (device.is_cuda()) {
+            // All resamples on the GPU (metrics/gpu.h): the same resamples and values as the CPU path below.
+            std::vector<BinaryProblem> problems;
+            for (int64_t k = 0; k < L; ++k) problems.push_back({&test.scores[labels[k]], &test.truth[labels[k]]});
+            if (compare)
+                for (int64_t k = 0; k < L; ++k) problems.push_back({&scores_b[labels[k]], &test.truth[labels[k]]});
+            const GpuBinaryBatch batch(test.size(), problems, {}, device.index);
+            const BatchValues v = batch.resamples(opt.seed, 0, opt.bootstrap);
+            std::vector<std::vector<FairnessResult>> fr_g;  // [grouping][resample]
+            for (const auto& f : fairness)
+                fr_g.push_back(fairness_resamples_gpu(test, f.subgroups(), fo, opt.seed, 0, opt.bootstrap,
+                                                      device.index));
+            std::vector<std::vector<std::optional<double>>> values((size_t)opt.bootstrap);
+            for (int64_t r = 0; r < opt.bootstrap; ++r) {
+                std::vector<std::optional<double>> a(L), b(L), ab(L);
+                for (int64_t k = 0; k < L; ++k) {
+                    a[k] = v.auroc_at(r, k);
+                    b[k] = v.auprc_at(r, k);
+                    if (compare) ab[k] = v.auroc_at(r, L + k);
+                }
+                std::vector<FairnessResult> fr;
+                for (const auto& per_resample : fr_g) fr.push_back(per_resample[(size_t)r]);
+                values[(size_t)r] = slots(a, b, ab, fr);
+            }
+            ci = percentile_intervals(values, k_total, opt.level);
+        } else {
+            auto statistic = [&](const std::vector<double>& w) {
+                std::vector<std::optional<double>> a(L), b(L), ab(L);
+                for (int64_t k = 0; k < L; ++k) {
+                    a[k] = ranked[k].auroc(&w);
+                    b[k] = ranked[k].auprc(&w);
+                    if (compare) ab[k] = ranked_b[k].auroc(&w);
+                }
+                std::vector<FairnessResult> fr;
+                for (const auto& f : fairness) fr.push_back(f.evaluate(&w));
+                return slots(a, b, ab, fr);
+            };
+            ci = bootstrap(test.size(), k_total, statistic, bo);
+        }
         for (int64_t k = 0; k < L; ++k) {
             json& j = out["labels"][test.label_names[labels[k]]];
             j["auroc_ci"] = interval_json(ci[k]);
@@ -297,7 +338,7 @@ json evaluate(const Predictions& test, const Predictions* validation, const Pred
         }
     }
     out["bootstrap"] = {{"resamples", opt.bootstrap}, {"seed", opt.seed}, {"level", opt.level},
-                        {"method", "percentile"}};
+                        {"method", "percentile"}, {"device", opt.bootstrap > 0 ? opt.device : std::string("cpu")}};
     out["n"] = test.size();
     out["notes"] = notes;
     return out;

@@ -30,6 +30,9 @@ struct EvaluateOptions {
     int64_t min_subgroup_size = 0;
     std::string no_finding_label = "No Finding";
     double no_finding_threshold = 0.5;                // used when no validation set gives one
+    // Where the bootstrap runs: "cpu" (OpenMP) or "cuda[:N]" (metrics/gpu.h: every resample in parallel on the
+    // GPU, the same resamples and intervals). Point estimates, DeLong and permutation tests run on the CPU.
+    std::string device = "cpu";
 };
 
 // `compare` rows are matched to `test` rows by image_id; its truth columns are ignored (the test truth is used).

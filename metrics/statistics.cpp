@@ -52,31 +52,38 @@ std::vector<ConfidenceInterval> bootstrap(int64_t n, int64_t k, const WeightedSt
     CXR_CHECK(options.resamples >= 1, "bootstrap: resamples must be >= 1, got ", options.resamples);
     CXR_CHECK(k >= 0, "bootstrap: negative statistic count");
     const int64_t R = options.resamples;
-    // values[j][r]: statistic j on resample r (NaN marks undefined; only used internally, never returned).
-    std::vector<std::vector<double>> values(k, std::vector<double>(R, std::nan("")));
+    std::vector<std::vector<std::optional<double>>> values((size_t)R);  // [R][k]
     std::string first_error;
 #pragma omp parallel for schedule(dynamic)
     for (int64_t r = 0; r < R; ++r) {
         try {
             const std::vector<double> w = bootstrap_weights(n, options.seed, r);
-            const std::vector<std::optional<double>> s = statistic(w);
+            std::vector<std::optional<double>> s = statistic(w);
             CXR_CHECK((int64_t)s.size() == k, "bootstrap: the statistic returned ", s.size(), " values, expected ",
                       k);
-            for (int64_t j = 0; j < k; ++j)
-                if (s[j]) values[j][r] = *s[j];
+            values[(size_t)r] = std::move(s);
         } catch (const std::exception& e) {
 #pragma omp critical(cxr_bootstrap_error)
             if (first_error.empty()) first_error = e.what();
         }
     }
     CXR_CHECK(first_error.empty(), "bootstrap: ", first_error);
+    return percentile_intervals(values, k, options.level);
+}
+
+std::vector<ConfidenceInterval> percentile_intervals(const std::vector<std::vector<std::optional<double>>>& values,
+                                                     int64_t k, double level) {
     std::vector<ConfidenceInterval> out;
-    out.reserve(k);
+    out.reserve((size_t)k);
     for (int64_t j = 0; j < k; ++j) {
         std::vector<double> valid;
-        for (double v : values[j])
-            if (!std::isnan(v)) valid.push_back(v);
-        out.push_back(percentile_interval(std::move(valid), options.level));
+        valid.reserve(values.size());
+        for (const auto& row : values) {
+            CXR_CHECK((int64_t)row.size() == k, "percentile_intervals: a resample has ", row.size(),
+                      " values, expected ", k);
+            if (row[(size_t)j]) valid.push_back(*row[(size_t)j]);
+        }
+        out.push_back(percentile_interval(std::move(valid), level));
     }
     return out;
 }

@@ -59,6 +59,12 @@ std::vector<double> bootstrap_weights(int64_t n, uint64_t seed, int64_t resample
 // Percentile interval of `values` (unsorted is fine) at `level`.
 ConfidenceInterval percentile_interval(std::vector<double> values, double level);
 
+// The k percentile intervals of statistic values already computed per resample: values[r][j] is statistic j on
+// resample r (nullopt: undefined there, left out). bootstrap() below ends with this; batched (GPU) evaluations use
+// it directly.
+std::vector<ConfidenceInterval> percentile_intervals(const std::vector<std::vector<std::optional<double>>>& values,
+                                                     int64_t k, double level);
+
 // Evaluates `statistic(weights)` -> k values on every resample (in parallel with OpenMP; the function must be
 // thread-safe) and returns the k percentile intervals. The point estimates are the caller's: call the statistic
 // with all-one weights.

@@ -140,3 +140,25 @@ TEST_CASE("evaluate: undefined labels are null with a note, never NaN", "[cpu][e
     o.labels = {"C"};
     CHECK_THROWS_AS(evaluate(p, nullptr, nullptr, o), cxr::Error);
 }
+
+// --device: a bad name fails before any work; cuda without a usable device (CPU build, or no GPU) fails naming why;
+// without bootstrap resamples nothing runs on the device.
+TEST_CASE("evaluate: the bootstrap device is checked", "[cpu][evaluate]") {
+    Predictions p;
+    p.image_ids = {"a", "b", "c", "d"};
+    p.label_names = {"Effusion"};
+    p.scores = {{0.1, 0.9, 0.4, 0.6}};
+    p.truth = {{0, 1, 0, 1}};
+    EvaluateOptions o;
+    o.bootstrap = 10;
+    o.device = "gpu";
+    CHECK_THROWS_WITH(evaluate(p, nullptr, nullptr, o), Catch::Contains("unknown device 'gpu'"));
+    o.device = "cuda";
+    if (!cxr::testing::gpu_available())
+        CHECK_THROWS_WITH(evaluate(p, nullptr, nullptr, o),
+                          Catch::Contains("built without CUDA") || Catch::Contains("no CUDA device"));
+    o.bootstrap = 0;
+    const nlohmann::json j = evaluate(p, nullptr, nullptr, o);
+    CHECK(j["macro"]["auroc"].get<double>() == 1.0);
+    CHECK(j["bootstrap"]["device"] == "cpu");
+}

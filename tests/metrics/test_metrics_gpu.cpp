@@ -156,6 +156,33 @@ Predictions synthetic_predictions(int64_t n, uint64_t seed) {
     return p;
 }
 
+// Every number of `gpu` equals the one at the same place in `cpu` to `tol` (relative above 1); strings, booleans and
+// nulls exactly; the same keys. `skip`: a key whose value may differ (where the bootstrap ran).
+void check_json_close(const nlohmann::json& gpu, const nlohmann::json& cpu, double tol, const std::string& path,
+                      const std::string& skip) {
+    INFO("at " << path);
+    if (cpu.is_number() && gpu.is_number()) {
+        const double a = gpu.get<double>(), b = cpu.get<double>();
+        CHECK(std::fabs(a - b) <= tol * std::max(1.0, std::fabs(b)));
+        return;
+    }
+    REQUIRE(gpu.type() == cpu.type());
+    if (cpu.is_object()) {
+        CHECK(gpu.size() == cpu.size());
+        for (auto it = cpu.begin(); it != cpu.end(); ++it) {
+            if (it.key() == skip) continue;
+            REQUIRE(gpu.contains(it.key()));
+            check_json_close(gpu[it.key()], it.value(), tol, path + "." + it.key(), skip);
+        }
+    } else if (cpu.is_array()) {
+        REQUIRE(gpu.size() == cpu.size());
+        for (size_t k = 0; k < cpu.size(); ++k)
+            check_json_close(gpu[k], cpu[k], tol, path + "[" + std::to_string(k) + "]", skip);
+    } else {
+        CHECK(gpu == cpu);
+    }
+}
+
 }  // namespace
 
 // ============================================================================================ AUROC / AUPRC
@@ -306,6 +333,27 @@ TEST_CASE("metrics gpu: batch values per resample equal RankedBinary under boots
             CHECK(longer.auroc_at(5 + r, k) == v.auroc_at(r, k));
             CHECK(longer.auprc_at(5 + r, k) == v.auprc_at(r, k));
         }
+}
+
+// `cxr evaluate --device cuda`: the whole metrics JSON (labels, macro, fairness of two groupings, the comparison
+// with a second model) equals the CPU run's, intervals included; only bootstrap.device differs.
+TEST_CASE("metrics gpu: evaluate with the bootstrap on the GPU writes the CPU's JSON", "[gpu][metrics]") {
+    CXR_SKIP_WITHOUT_GPU();
+    const Predictions p = synthetic_predictions(900, 5);
+    Predictions q = synthetic_predictions(900, 6);  // a second model on the same images
+    q.truth = p.truth;
+    EvaluateOptions o;
+    o.bootstrap = 200;
+    o.seed = 3;
+    o.groupings = {{"sex"}, {"sex", "race"}};
+    o.min_subgroup_size = 20;
+    o.permutations = 50;
+    const nlohmann::json cpu = evaluate(p, nullptr, &q, o);
+    o.device = "cuda";
+    const nlohmann::json gpu = evaluate(p, nullptr, &q, o);
+    CHECK(gpu["bootstrap"]["device"] == "cuda");
+    CHECK(cpu["bootstrap"]["device"] == "cpu");
+    check_json_close(gpu, cpu, 1e-12, "metrics", "device");
 }
 
 TEST_CASE("metrics gpu: bootstrap intervals equal those of cxr evaluate on the CPU", "[gpu][metrics]") {
