@@ -18,7 +18,9 @@
 //   AUROC = (2U / 2) / (W+ W−)                  AP = (Σ_{b: w+_b > 0} w+_b · PE_b / (PE_b + NE_b)) / W+
 // Weights are integers (1, or how often a bootstrap resample drew the case), so every sum except AP's is exact in
 // 64-bit integers and AUROC is the CPU's value exactly (the CPU's double sums of integer weights are exact too,
-// below 2^53). Deterministic: integer sums do not depend on order; AP's double sum uses a fixed order (per thread,
+// below 2^53; that holds while 2·W+·W− < 2^53, i.e. up to about 1.3e8 weighted cases in the worst split — beyond it
+// the GPU rounds the exact integer 2U once while the CPU's running sum rounds at each step, and the two may differ
+// in the last bits). Deterministic: integer sums do not depend on order; AP's double sum uses a fixed order (per thread,
 // then a fixed tree, then the segments of a problem in order).
 //
 // Bootstrap (statistics.h). Resample r draws the same n indices as the CPU's bootstrap_weights(n, seed, r): the

@@ -360,7 +360,7 @@ GpuBinaryBatch::GpuBinaryBatch(int64_t n, const std::vector<BinaryProblem>& prob
     }
     const int64_t M = (int64_t)keys.size();
 
-    tc::check(cudaSetDevice(device), "cudaSetDevice");
+    const tc::DeviceGuard device_guard(device);  // restored on return
     cudaStream_t stream = tc::current_stream(device);
     im.case_ = DeviceBuffer<int32_t>(M, device);
     im.block_start = DeviceBuffer<int32_t>(M, device);
@@ -484,18 +484,27 @@ GpuBinaryBatch::~GpuBinaryBatch() = default;
 GpuBinaryBatch::GpuBinaryBatch(GpuBinaryBatch&&) noexcept = default;
 GpuBinaryBatch& GpuBinaryBatch::operator=(GpuBinaryBatch&&) noexcept = default;
 
-int64_t GpuBinaryBatch::cases() const { return impl_->n; }
-int64_t GpuBinaryBatch::problems() const { return (int64_t)impl_->size.size(); }
-int64_t GpuBinaryBatch::rates() const { return impl_->num_rates; }
-int64_t GpuBinaryBatch::size(int64_t k) const { return impl_->size.at((size_t)k); }
-int64_t GpuBinaryBatch::positives(int64_t k) const { return impl_->positives.at((size_t)k); }
+namespace {
+// A moved-from batch has no state: say so instead of dereferencing null.
+template <class P>
+const P& live(const std::unique_ptr<P>& impl) {
+    CXR_CHECK(impl != nullptr, "GpuBinaryBatch: used after it was moved from");
+    return *impl;
+}
+}  // namespace
 
-BatchValues GpuBinaryBatch::point() const { return impl_->evaluate(true, 0, 0, 1); }
+int64_t GpuBinaryBatch::cases() const { return live(impl_).n; }
+int64_t GpuBinaryBatch::problems() const { return (int64_t)live(impl_).size.size(); }
+int64_t GpuBinaryBatch::rates() const { return live(impl_).num_rates; }
+int64_t GpuBinaryBatch::size(int64_t k) const { return live(impl_).size.at((size_t)k); }
+int64_t GpuBinaryBatch::positives(int64_t k) const { return live(impl_).positives.at((size_t)k); }
+
+BatchValues GpuBinaryBatch::point() const { return live(impl_).evaluate(true, 0, 0, 1); }
 
 BatchValues GpuBinaryBatch::resamples(uint64_t seed, int64_t first, int64_t count) const {
     CXR_CHECK(count >= 1, "GpuBinaryBatch::resamples: count must be >= 1, got ", count);
     CXR_CHECK(first >= 0, "GpuBinaryBatch::resamples: negative first resample ", first);
-    return impl_->evaluate(false, seed, first, count);
+    return live(impl_).evaluate(false, seed, first, count);
 }
 
 template <class W>
@@ -530,7 +539,7 @@ void GpuBinaryBatch::Impl::run_pass(const W& weights, int64_t resamples, cudaStr
 }
 
 BatchValues GpuBinaryBatch::Impl::evaluate(bool unit, uint64_t seed, int64_t first, int64_t count) const {
-    tc::check(cudaSetDevice(device), "cudaSetDevice");
+    const tc::DeviceGuard device_guard(device);  // restored on return
     cudaStream_t stream = tc::current_stream(device);
     const int64_t K = (int64_t)size.size(), S = num_segments, Q = num_rates;
     BatchValues out;
@@ -541,7 +550,10 @@ BatchValues GpuBinaryBatch::Impl::evaluate(bool unit, uint64_t seed, int64_t fir
     out.auprc.assign((size_t)(count * K), std::nullopt);
     out.rate.assign((size_t)(count * Q), std::nullopt);
     // Resamples per pass: their counts [chunk, n] u32 within the budget.
-    const int64_t chunk = unit ? 1 : std::max<int64_t>(1, std::min<int64_t>(count, (int64_t)(kCountsBudget / (4 * (size_t)n))));
+    // Per pass also 32 B per (resample, segment or rate) job on the device and as much on the host: bounded too.
+    int64_t chunk = unit ? 1 : std::max<int64_t>(1, std::min<int64_t>(count, (int64_t)(kCountsBudget / (4 * (size_t)n))));
+    if (!unit && S + Q > 0)
+        chunk = std::max<int64_t>(1, std::min<int64_t>(chunk, (int64_t)(kCountsBudget / (32 * (size_t)(S + Q)))));
     DeviceBuffer<uint32_t> counts;
     if (!unit) counts = DeviceBuffer<uint32_t>(chunk * n, device);
     std::vector<WeightPair> totals, rate_sums;

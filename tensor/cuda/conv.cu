@@ -27,6 +27,7 @@
 
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/stream.h"
 #include "tensor/ops/conv.h"
 
 namespace cxr::tensor::cuda {
@@ -348,6 +349,7 @@ void check_args(const char* what, const Conv2dParams& p, std::initializer_list<c
 
 void forward_kernel(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y) {
     check_args("conv2d_forward", p, {&x, &w, &bias, &y});
+    const DeviceGuard device_guard(y.device().index);
     if (cudnn_enabled()) {
         cudnn_run(Dir::forward, p, x.dtype(), x.device(), x.raw_data(), w.raw_data(), y.raw_data());
         if (bias.defined()) CXR_DISPATCH_FLOAT(x.dtype(), "conv2d_forward", { add_bias<scalar_t>(p, bias, y); });
@@ -358,6 +360,7 @@ void forward_kernel(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
 
 void backward_input_kernel(const Conv2dParams& p, const Tensor& grad_y, const Tensor& w, const Tensor& grad_x) {
     check_args("conv2d_backward_input", p, {&grad_y, &w, &grad_x});
+    const DeviceGuard device_guard(grad_x.device().index);
     if (cudnn_enabled()) {
         cudnn_run(Dir::backward_input, p, grad_y.dtype(), grad_y.device(), w.raw_data(), grad_y.raw_data(),
                   grad_x.raw_data());
@@ -369,6 +372,7 @@ void backward_input_kernel(const Conv2dParams& p, const Tensor& grad_y, const Te
 
 void backward_weight_kernel(const Conv2dParams& p, const Tensor& x, const Tensor& grad_y, const Tensor& grad_w) {
     check_args("conv2d_backward_weight", p, {&x, &grad_y, &grad_w});
+    const DeviceGuard device_guard(grad_w.device().index);
     if (cudnn_enabled()) {
         cudnn_run(Dir::backward_weight, p, x.dtype(), x.device(), x.raw_data(), grad_y.raw_data(),
                   grad_w.raw_data());

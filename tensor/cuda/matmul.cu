@@ -17,7 +17,7 @@
 //     f32/f64 (and f16/bf16 otherwise): the SIMT tiled kernel tiled_gemm_kernel. One 256-thread block
 //     computes a 64x64 tile of C; the K loop walks 16-wide slabs staged in shared memory (As[16][64],
 //     Bs[16][64]); each thread accumulates a 4x4 micro-tile in registers (float for f32/f16/bf16, double for
-//     f64) in ascending k order, so results are deterministic. grid = (⌈N/64⌉, ⌈M/64⌉, batch chunk).
+//     f64) in ascending k order, so results are deterministic. grid = (⌈M/64⌉, ⌈N/64⌉, batch chunk).
 // The tiled GEMM is also the GEMM of the im2col convolution fallback (tensor/cuda/conv.cu declares it).
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -33,6 +33,7 @@
 
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/stream.h"
 #include "tensor/ops/matmul.h"
 
 namespace cxr::tensor::cuda {
@@ -71,7 +72,7 @@ __global__ void tiled_gemm_kernel(int64_t M, int64_t N, int64_t K, typename Acc<
     __shared__ AT As[kSlab][kTile];  // As[k][m]
     __shared__ AT Bs[kSlab][kTile];  // Bs[k][n]
     const int64_t b = batch0 + blockIdx.z;
-    const int64_t m0 = (int64_t)blockIdx.y * kTile, n0 = (int64_t)blockIdx.x * kTile;
+    const int64_t m0 = (int64_t)blockIdx.x * kTile, n0 = (int64_t)blockIdx.y * kTile;  // M tiles on x (2^31 - 1)
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;  // micro-tile (ty*4.., tx*4..)
     A += b * sAb;
     B += b * sBb;
@@ -206,7 +207,7 @@ __global__ void __launch_bounds__(kTcThreads, (!kARow && kBRow) ? 1 : 2)
     uint16_t* smem = reinterpret_cast<uint16_t*>(tc_smem);  // [kStages][A slab | B slab], raw 16-bit values
 
     const int64_t b = batch0 + blockIdx.z;
-    const int64_t m0 = (int64_t)blockIdx.y * kTcBM, n0 = (int64_t)blockIdx.x * kTcBN;
+    const int64_t m0 = (int64_t)blockIdx.x * kTcBM, n0 = (int64_t)blockIdx.y * kTcBN;  // M tiles on x (2^31 - 1)
     A += b * sAb;
     B += b * sBb;
     C += b * sCb;
@@ -314,7 +315,10 @@ bool tc_capable() {
     if (it != cache.end()) return it->second;
     int major = 0;
     check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
-    return cache[dev] = major >= 8;
+    // The binary must also hold sm_80+ code for the kernel (built for older archs only, its body is __trap()).
+    cudaFuncAttributes fa{};
+    check(cudaFuncGetAttributes(&fa, tc_gemm_kernel<Half, true, true>), "cudaFuncGetAttributes(tc_gemm_kernel)");
+    return cache[dev] = major >= 8 && fa.ptxVersion >= 80 && fa.binaryVersion >= 80;
 }
 
 // A 16-byte chunk of 8 elements along the contiguous dim is 16-byte aligned for every tile position and batch.
@@ -330,8 +334,10 @@ void launch_tc_gemm(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
     auto kernel = tc_gemm_kernel<T, kARow, kBRow>;
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kTcSmemBytes),
           "cudaFuncSetAttribute(tc_gemm_kernel)");
-    const dim3 grid((unsigned)((N + kTcBN - 1) / kTcBN), (unsigned)((M + kTcBM - 1) / kTcBM), 1);
-    CXR_CHECK((N + kTcBN - 1) / kTcBN <= INT32_MAX && grid.y <= 65535, "tensor-core GEMM: M = ", M, " is too large");
+    // M tiles on grid x (up to 2^31 − 1: merged batch dims make M large), N tiles on y (up to 65535).
+    const int64_t tiles_m = (M + kTcBM - 1) / kTcBM, tiles_n = (N + kTcBN - 1) / kTcBN;
+    CXR_CHECK(tiles_m <= INT32_MAX && tiles_n <= 65535, "tensor-core GEMM: ", M, " x ", N, " is too large");
+    const dim3 grid((unsigned)tiles_m, (unsigned)tiles_n, 1);
     for (int64_t b0 = 0; b0 < batch; b0 += 65535) {
         const dim3 g(grid.x, grid.y, (unsigned)std::min<int64_t>(65535, batch - b0));
         kernel<<<g, kTcThreads, kTcSmemBytes>>>(M, N, K, alpha, A, sAb, sAm, sAk, a_vec, B, sBb, sBk, sBn, b_vec,
@@ -435,6 +441,7 @@ void matmul_kernel(const Tensor& a, const Tensor& b, const Tensor& out) {
               "matmul kernel: expected [B, M, K] x [B, K, N] -> contiguous [B, M, N], got ", shape_str(a.sizes()),
               " x ", shape_str(b.sizes()), " -> ", shape_str(out.sizes()));
     CXR_CHECK(a.dtype() == b.dtype() && a.dtype() == out.dtype(), "matmul kernel: operands of different dtypes");
+    const DeviceGuard device_guard(out.device().index);  // the tensors' device, whatever the thread's current one
     if (cublas_enabled())
         cublas_matmul(a, b, out);
     else
@@ -458,8 +465,10 @@ void gemm_strided_batched(int64_t batch, int64_t M, int64_t N, int64_t K, double
         }
     }
     using AT = typename Acc<T>::type;
-    const dim3 grid((unsigned)((N + kTile - 1) / kTile), (unsigned)((M + kTile - 1) / kTile), 1);
-    CXR_CHECK(grid.y <= 65535, "tiled GEMM: M = ", M, " is too large");
+    // M tiles on grid x (up to 2^31 − 1), N tiles on y (up to 65535).
+    const int64_t tiles_m = (M + kTile - 1) / kTile, tiles_n = (N + kTile - 1) / kTile;
+    CXR_CHECK(tiles_m <= INT32_MAX && tiles_n <= 65535, "tiled GEMM: ", M, " x ", N, " is too large");
+    const dim3 grid((unsigned)tiles_m, (unsigned)tiles_n, 1);
     for (int64_t b0 = 0; b0 < batch; b0 += 65535) {
         const dim3 g(grid.x, grid.y, (unsigned)std::min<int64_t>(65535, batch - b0));
         tiled_gemm_kernel<T><<<g, kThreads>>>(M, N, K, AT(alpha), A, sAb, sAm, sAk, B, sBb, sBk, sBn, AT(beta), C,

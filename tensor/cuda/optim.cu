@@ -42,6 +42,9 @@ struct TensorTable {
     int64_t chunk_begin[kMaxTensors + 1];  // chunk_begin[0] = 0; chunk_begin[count] = chunks of the launch
     int count;
 };
+// Kernel parameters are limited to 4 KB (before CUDA 12.1's 32 KB): the table and the coefficients must fit.
+static_assert(sizeof(TensorTable<double>) + sizeof(optim::AdamCoefficients<double>) <= 4096,
+              "adam_multi_tensor_kernel: the parameter table exceeds the 4 KB kernel-parameter limit");
 
 template <class T>
 __global__ void adam_multi_tensor_kernel(const TensorTable<T> table, const optim::AdamCoefficients<T> c) {

@@ -29,6 +29,12 @@ void set_current_stream(int device, cudaStream_t stream) {
     t_current[device] = stream;
 }
 
+DeviceGuard::DeviceGuard(int device) {
+    check(cudaGetDevice(&previous_), "cudaGetDevice");
+    check(cudaSetDevice(device), "cudaSetDevice");
+}
+DeviceGuard::~DeviceGuard() { cudaSetDevice(previous_); }  // never throws from a destructor
+
 StreamGuard::StreamGuard(int device, cudaStream_t stream) : device_(device), previous_(current_stream(device)) {
     set_current_stream(device, stream);
 }

@@ -4,6 +4,7 @@
 //   current_stream(device)   the stream kernels of this thread are queued on for a device; the legacy default
 //                            stream (nullptr) unless a StreamGuard says otherwise. Per thread, per device
 //                            (as in PyTorch), so loader threads can copy on their own streams.
+//   DeviceGuard              sets the current device for a scope (cudaSetDevice) and restores the previous one.
 //   StreamGuard              sets the current stream of a device for a scope and restores the previous one.
 //   Stream                   an owned, non-blocking stream (cudaStreamCreateWithFlags(cudaStreamNonBlocking)).
 //   Event                    record(stream) / wait(stream) (cudaStreamWaitEvent: the stream waits on the device,
@@ -25,6 +26,19 @@ cudaStream_t current_stream(int device);
 void set_current_stream(int device, cudaStream_t stream);
 // The integer the caching allocator keys its free lists by (tensor/caching_allocator.h StreamId).
 inline uint64_t stream_id(cudaStream_t s) { return (uint64_t)(uintptr_t)s; }
+
+// Makes `device` the calling thread's current CUDA device for a scope and restores the previous one on exit, so
+// that work on device N never leaves later calls of the thread pointed at N.
+class DeviceGuard {
+public:
+    explicit DeviceGuard(int device);
+    ~DeviceGuard();
+    DeviceGuard(const DeviceGuard&) = delete;
+    DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+private:
+    int previous_ = 0;
+};
 
 class StreamGuard {
 public:

@@ -189,6 +189,32 @@ TEST_CASE("cuda conv2d: cuDNN and im2col match the CPU, forward and backward", "
     }
 }
 
+// f16/bf16 convolution runs natively on CUDA (cuDNN tensor-op math, or im2col + the tensor-core GEMM with
+// beta = 1 in the weight gradient), while the CPU computes in f32 and rounds: the results differ by the output
+// rounding of the dtype (2^-8 relative for bf16, 2^-11 for f16, twice for the gradients' partial sums) plus f32
+// accumulation-order noise, hence rtol 2e-2 and an absolute floor growing with the terms summed.
+TEST_CASE("cuda conv2d: f16 and bf16 forward and backward match the CPU, both paths", "[gpu][cuda][conv]") {
+    CXR_SKIP_WITHOUT_GPU();
+    const ConvCase c{2, 6, 11, 9, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, true};
+    for (const char* off : {(const char*)nullptr, "OFF"}) {
+        ScopedEnv env("CXR_CUDNN", off);
+        for (DType dt : {DType::f16, DType::bf16}) {
+            Pair x = make_pair({c.N, c.C_in, c.H, c.W}, 400, dt), w = make_pair({c.C_out, c.C_in, 3, 3}, 401, dt),
+                 b = make_pair({c.C_out}, 402, dt);
+            Tensor yc = conv2d(x.c, w.c, b.c, c.stride, c.padding);
+            Tensor yg = conv2d(x.g, w.g, b.g, c.stride, c.padding);
+            INFO("op conv2d " << conv_str(c) << " dtype " << dtype_name(dt) << " path " << path_name("CXR_CUDNN", off));
+            REQUIRE(yg.dtype() == dt);
+            CXR_EXPECT_CLOSE(on_cpu(yg), yc, 0.01 * std::sqrt(54.0), 2e-2);
+            backward_both(yc, yg, 403);
+            INFO("grad_x");
+            CXR_EXPECT_CLOSE(on_cpu(x.g.grad()), x.c.grad(), 0.01 * std::sqrt(72.0), 2e-2);
+            INFO("grad_w");
+            CXR_EXPECT_CLOSE(on_cpu(w.g.grad()), w.c.grad(), 0.01 * std::sqrt(2.0 * 11 * 9), 2e-2);
+        }
+    }
+}
+
 TEST_CASE("cuda conv_transpose2d: matches the CPU through the conv kernels, both paths", "[gpu][cuda][conv]") {
     CXR_SKIP_WITHOUT_GPU();
     for (const char* off : {(const char*)nullptr, "OFF"}) {

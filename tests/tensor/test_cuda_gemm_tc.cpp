@@ -97,7 +97,7 @@ TEST_CASE("cuda tensor-core GEMM (CXR_CUBLAS=OFF) matches the CPU in f16 and bf1
         {{3, 1, 70, 40}, {4, 40, 136}, false, false},  // batched, a broadcast along dim 1, b along dim 0
         {{4, 70, 40}, {1, 40, 136}, false, false},     // b broadcast over the batch: batch stride 0
         {{1, 70, 40}, {3, 40, 136}, true, true},       // a broadcast (batch stride 0), both column-major
-        {{2, 3, 33, 48}, {48, 24}, false, true},   // batched a, shared column-major b (batch stride 0)
+        {{2, 3, 33, 48}, {48, 24}, false, true},   // a 2-d column-major b: the batch merges into M (one GEMM)
         {{512, 1024}, {1024, 384}, false, false},  // several blocks in both directions, K = 1024
     };
     for (const char* tc : {(const char*)nullptr, "OFF"}) {
