@@ -266,13 +266,16 @@ Case conv_case(const std::string& name, int64_t N, int64_t C, int64_t H, int64_t
 
 // Attention q [B, L, E], k, v [B, S, E]; validated on head 0 and the first 64 queries against the CPU composed
 // reference in f32 (forward: out; backward: dq, dk, dv).
+// path: "fused-tc" (the tensor-core forward for f16/bf16, CXR_ATTN_TC on) or "fused-simt" (CXR_ATTN_TC=OFF); the
+// backward kernels are shared by both.
 Case attention_case(const std::string& name, int64_t B, int64_t L, int64_t S, int64_t E, const std::string& dt,
-                    bool backward) {
+                    bool backward, const std::string& path = "fused-tc") {
     Case c;
     c.name = name;
     c.shape = "q=" + dims({B, L, E}) + " kv=" + dims({B, S, E});
     c.dtype = dt;
-    c.path = "fused";
+    c.path = path;
+    c.env = {{"CXR_ATTN_TC", path == "fused-simt" ? "OFF" : "ON"}};
     c.unit = "TFLOP/s";
     c.work = 4.0 * B * L * S * E * (backward ? 2.5 : 1.0);
     c.prepare = [=]() {
@@ -379,9 +382,11 @@ std::vector<Case> all_cases() {
     }
     // Attention: SD self-attention (2 images x 8 heads, 4096 tokens) at head dims 40, 64, 80, 160, and
     // cross-attention to the 77 text tokens.
-    for (int64_t E : {40, 64, 80, 160})
-        cs.push_back(attention_case("sdpa_fwd_self_E" + std::to_string(E), 16, 4096, 4096, E, "bf16", false));
-    cs.push_back(attention_case("sdpa_fwd_cross_E40", 16, 4096, 77, 40, "bf16", false));
+    for (const char* path : {"fused-tc", "fused-simt"}) {
+        for (int64_t E : {40, 64, 80, 128, 160})
+            cs.push_back(attention_case("sdpa_fwd_self_E" + std::to_string(E), 16, 4096, 4096, E, "bf16", false, path));
+        cs.push_back(attention_case("sdpa_fwd_cross_E40", 16, 4096, 77, 40, "bf16", false, path));
+    }
     for (int64_t E : {40, 64})
         cs.push_back(attention_case("sdpa_bwd_self_E" + std::to_string(E), 16, 4096, 4096, E, "bf16", true));
     // Memory-bound ops at SD shapes.

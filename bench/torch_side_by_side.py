@@ -42,7 +42,7 @@ def cases():
             ("conv_densenet_3x3_b1", 32, 128, 56, 56, 32, 3, 1, 1, "f32"),
             ("conv_densenet_stem", 32, 3, 224, 224, 64, 7, 2, 3, "f32")):
         cs.append(("conv", name, dt, dict(N=N, C=C, H=H, W=W, Co=Co, k=k, s=s, p=p)))
-    for E in (40, 64, 80, 160):
+    for E in (40, 64, 80, 128, 160):
         cs.append(("sdpa", f"sdpa_fwd_self_E{E}", "bf16", dict(B=16, L=4096, S=4096, E=E, bwd=False)))
     cs.append(("sdpa", "sdpa_fwd_cross_E40", "bf16", dict(B=16, L=4096, S=77, E=40, bwd=False)))
     for E in (40, 64):

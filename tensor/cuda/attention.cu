@@ -36,15 +36,24 @@
 // offsets 1, 2, 4 (every lane ends with the same bits: the butterfly only adds/maxes the same pairs).
 // Shared-memory rows of q/k/v/dout tiles have stride D + 1 (odd), so the 8 column groups reading 8 different rows
 // at one d hit 8 different banks; score tiles have stride C + 8 for the same reason.
-// The arithmetic runs on the CUDA cores (fmaf in f32), not on tensor cores: simple and exact-f32 for every dtype.
-// A tensor-core (mma) variant for f16/bf16 would be the next step for speed, kept beside this one and validated
-// against it by a benchmark (DESIGN.md §8).
+// These kernels run on the CUDA cores (fmaf in f32): simple and exact-f32 for every dtype.
+//
+// Tensor-core forward (attention_forward_tc_kernel, f16/bf16 only; details beside it): the same forward math with
+// S = Q Kᵀ and O += P V on mma.sync.m16n8k16 (f16/bf16 operands, f32 accumulators; P is rounded to the input dtype
+// before P V, as in FlashAttention-2), 4 warps × 16 query rows, the online softmax on the accumulator fragments,
+// head dims padded to 32, 48, 64, 80, 96, 128 or 160. It writes out and lse in the layout above, so the backward
+// below is shared by both forwards.
+// Selection (attention_forward): the tensor-core forward for f16/bf16 on a device of compute capability ≥ 8.0,
+// unless the environment variable CXR_ATTN_TC is OFF (or off, 0, false; read at each call) — then, and for f32 or
+// older devices, the SIMT forward above.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <type_traits>
 
 #include "tensor/cuda/cuda_backend.h"
@@ -53,6 +62,9 @@
 #include "tensor/ops/attention.h"
 
 namespace cxr::tensor::cuda {
+
+// Defined in tensor/cuda/matmul.cu: true unless the environment variable is OFF, off, 0 or false.
+bool env_switch_on(const char* name);
 
 namespace {
 
@@ -263,6 +275,305 @@ __global__ void __launch_bounds__(kThreads)
         }
         if (cg == 0) lse[b * L + i] = l_row > 0.f ? (m[a] + log2f(l_row)) * kLn2 : INFINITY;
     }
+}
+
+// =============================================================================================== tensor-core forward
+
+// FlashAttention-2 forward on tensor cores for f16/bf16 (sm_80+): mma.sync.m16n8k16 with f32 accumulators. The
+// math is the SIMT forward's (above); only the products change: q, k, v, p enter the mma as f16/bf16, every
+// accumulator, max, sum and exp is f32. Fragment layouts are those of the PTX ISA ("Matrix fragments for
+// mma.m16n8k16 with floating point type"), with g = lane / 4 and t = lane % 4:
+//   A 16×16 (row-major), 4 regs of 2 elements: a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..),
+//                                               a3 = (g+8, 2t+8..)
+//   B 16×8  (k × n),     2 regs of 2 elements:  b0 = (k 2t..2t+1, n g), b1 = (k 2t+8..2t+9, n g)
+//   C 16×8  (f32),       4 floats:              c0, c1 = (g, 2t..2t+1), c2, c3 = (g+8, 2t..2t+1)
+// (the lower k or column index sits in the low 16 bits of a register). Operands come from shared memory through
+// ldmatrix.m8n8.x4 (lane ℓ gives the address of row ℓ % 8 of 8×8 matrix ℓ / 8; register r of every lane receives
+// (row g, columns 2t..2t+1) of matrix r, or with .trans (rows 2t..2t+1, column g), i.e. the transpose).
+// Block = 4 warps, kTcBQ = 64 query rows (warp w owns rows 16w..16w+15), key tiles of kTcBK = 64:
+//   S_w = Q_w Kᵀ  [16 × 64]: D/16 k-steps × 8 n-tiles; Q_w's A fragments stay in registers for the whole block,
+//                            K fragments (B, col-major = K rows) by ldmatrix from Ks[key][d];
+//   online softmax on the C fragments: thread (g, t) holds rows g and g+8, columns 8n + 2t, 8n + 2t + 1; a row's
+//                            max/sum over its 4 threads (one quad) is a __shfl_xor_sync butterfly over lanes 1, 2;
+//   O_w += P V    [16 × D]:  P's C fragments of n-tiles 2κ, 2κ+1 are exactly the A fragment of k-step κ
+//                            (converted to f16/bf16 in registers), V fragments by ldmatrix.trans from Vs[key][d].
+// Shared memory: Q, K, V tiles of [64][D + 8] 16-bit values (row stride (D + 8)·2 bytes, an odd multiple of 16, so
+// the 8 row addresses of one ldmatrix matrix fall in 8 different 16-byte bank groups), 3 tiles = 63 KB at D = 160.
+// Registers per thread: Q fragments D/4, O accumulators D/2, S accumulators 32 (no spills at D = 160, ptxas sm_80/90).
+// Loads are 16-byte cp.async chunks with zero fill (rows ≥ L or S, columns ≥ E read as 0: padded columns add 0 to
+// q·k, padded value rows meet p = 0 with a finite 0) when E % 8 == 0 and the pointers are 16-byte aligned, plain
+// 16-bit loads otherwise. Overlap (one K and one V buffer, FA2's schedule): the V tile j loads while S_j is
+// computed, the K tile j + 1 while O += P_j V_j is.
+// Causal: key tiles past the block's last row are skipped (as in the SIMT kernel) and the query tiles run longest
+// first. Each output element has one fixed summation order: bitwise reproducible.
+constexpr int kTcThreads = 128;  // 4 warps
+constexpr int kTcBQ = 64;        // query rows per block (16 per warp)
+constexpr int kTcBK = 64;        // keys per tile
+constexpr int kTcPad = 8;        // 16-bit values of padding per shared-memory row
+
+template <int D>
+constexpr int tc_fwd_smem_bytes() {
+    return (kTcBQ + 2 * kTcBK) * (D + kTcPad) * 2;  // Q, K, V tiles
+}
+
+template <class T> __device__ __forceinline__ uint32_t pack_pair(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack_pair<Half>(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);  // .x = lo (low 16 bits), round to nearest even
+    return (uint32_t)__half_as_ushort(h.x) | ((uint32_t)__half_as_ushort(h.y) << 16);
+}
+template <> __device__ __forceinline__ uint32_t pack_pair<BFloat16>(float lo, float hi) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return (uint32_t)__bfloat16_as_ushort(h.x) | ((uint32_t)__bfloat16_as_ushort(h.y) << 16);
+}
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+// d += a · b for one m16n8k16 tile (f32 accumulators).
+template <class T> __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                            uint32_t b1);
+template <> __device__ __forceinline__ void mma_16816<Half>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                           uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <> __device__ __forceinline__ void mma_16816<BFloat16>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                               uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const uint16_t* p) {
+    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const uint16_t* p) {
+    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+
+// 2^x on the SFU: ex2.approx.ftz (max relative error ~2^-22; 2^-∞ = 0; results below 2^-126 flush to 0, far
+// below what an f16/bf16 probability or the f32 sum l can hold) — without exp2f's subnormal-range fix-up.
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// cp.async.cg (L2 only, 16 bytes): copies src_bytes (0..16) from global to shared and zero-fills the rest.
+__device__ __forceinline__ void tc_cp_async_16(void* smem_dst, const void* gmem_src, int src_bytes) {
+    const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem_src), "r"(src_bytes));
+}
+__device__ __forceinline__ void tc_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void tc_cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// Stages rows [row0, row0 + ROWS) of a contiguous [rows_total, E] matrix of 16-bit values into a shared
+// [ROWS][D + kTcPad] tile, in chunks of 8 values; rows ≥ rows_total and columns ≥ E become 0. vec (E % 8 == 0,
+// src 16-byte aligned): one cp.async per chunk (to be waited for); else plain loads and stores.
+template <int D, int ROWS>
+__device__ __forceinline__ void tc_load_tile(uint16_t* __restrict__ dst, const uint16_t* __restrict__ src, int row0,
+                                             int rows_total, int E, bool vec) {
+    constexpr int LD = D + kTcPad, CPR = D / 8;  // row stride, chunks per row
+    for (int c = threadIdx.x; c < ROWS * CPR; c += kTcThreads) {
+        const int r = c / CPR, col = (c % CPR) * 8;
+        const int gr = row0 + r;
+        uint16_t* d = dst + r * LD + col;
+        if (vec) {
+            int valid = gr < rows_total ? E - col : 0;  // values of this chunk inside the matrix (0 or ≥ 8 here)
+            valid = valid < 0 ? 0 : (valid > 8 ? 8 : valid);
+            const uint16_t* s = valid > 0 ? src + (int64_t)gr * E + col : src;  // an aligned address when 0 bytes
+            tc_cp_async_16(d, s, valid * 2);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; ++e)
+                d[e] = (gr < rows_total && col + e < E) ? src[(int64_t)gr * E + col + e] : uint16_t(0);
+        }
+    }
+}
+#endif
+
+// grid: B · ceil(L / kTcBQ) blocks, blockIdx.x = b · n_qtiles + (qt, or n_qtiles − 1 − qt when causal).
+template <class T, int D>
+__global__ void __launch_bounds__(kTcThreads)
+    attention_forward_tc_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                T* __restrict__ out, float* __restrict__ lse, int L, int S, int E, int n_qtiles,
+                                float scale_log2, bool causal, bool vec) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    static_assert(D % 16 == 0 && D <= 160, "tensor-core head dims are multiples of 16 up to 160");
+    constexpr int BQ = kTcBQ, BK = kTcBK, LD = D + kTcPad;
+    constexpr int KD = D / 16;  // k-steps of S = Q Kᵀ
+    constexpr int NS = BK / 8;  // n-tiles of S (8 keys each)
+    constexpr int KP = BK / 16; // k-steps of O += P V
+    constexpr int NO = D / 8;   // n-tiles of O (8 columns each)
+    extern __shared__ __align__(16) unsigned char tc_attn_smem[];
+    uint16_t* Qs = reinterpret_cast<uint16_t*>(tc_attn_smem);  // [BQ][LD]
+    uint16_t* Ks = Qs + BQ * LD;                                // [BK][LD]
+    uint16_t* Vs = Ks + BK * LD;                                // [BK][LD]
+
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int64_t b = blockIdx.x / n_qtiles;
+    int qt = (int)(blockIdx.x % n_qtiles);
+    if (causal) qt = n_qtiles - 1 - qt;
+    const int q0 = qt * BQ;
+    const uint16_t* qb = reinterpret_cast<const uint16_t*>(q) + b * L * E;
+    const uint16_t* kb = reinterpret_cast<const uint16_t*>(k) + b * S * E;
+    const uint16_t* vb = reinterpret_cast<const uint16_t*>(v) + b * S * E;
+    // ldmatrix row addresses of this lane: for A (Q) and .trans B (V) tiles, matrix ℓ/8 covers rows 8·(ℓ/8 % 2),
+    // columns 8·(ℓ/16); for the non-transposed B (K) tile, rows (keys) 8·(ℓ/16), columns (d) 8·(ℓ/8 % 2).
+    const int a_row = (lane % 8) + 8 * ((lane / 8) % 2), a_col = 8 * (lane / 16);
+    const int k_row = (lane % 8) + 8 * (lane / 16), k_col = 8 * ((lane / 8) % 2);
+
+    const int k_end = causal ? min(S, q0 + BQ) : S;  // ≥ 1: S ≥ 1
+    const int n_kt = (k_end + BK - 1) / BK;
+
+    tc_load_tile<D, BQ>(Qs, qb, q0, L, E, vec);
+    tc_load_tile<D, BK>(Ks, kb, 0, S, E, vec);
+    tc_cp_async_commit();
+    tc_cp_async_wait_all();
+    __syncthreads();  // Q and the first K tile visible
+
+    uint32_t qf[KD][4];  // A fragments of this warp's 16 query rows, k-step kd = columns 16kd..16kd+15
+#pragma unroll
+    for (int kd = 0; kd < KD; ++kd) ldsm_x4(qf[kd], Qs + (warp * 16 + a_row) * LD + kd * 16 + a_col);
+
+    float o[NO][4];          // O accumulator fragments (unnormalised), rows g, g+8 of the warp
+    float m[2], l[2];        // running max (log2 domain) of rows g, g+8; this thread's share of the running sum
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        m[r] = -INFINITY;
+        l[r] = 0.f;
+    }
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[n][e] = 0.f;
+
+    const int i_row0 = q0 + warp * 16 + g;  // query index of fragment row g (row g + 8 is i_row0 + 8)
+    for (int j = 0; j < n_kt; ++j) {
+        const int k0 = j * BK;
+        if (j > 0) {
+            tc_cp_async_wait_all();
+            __syncthreads();  // K tile j visible; every warp is done reading V tile j − 1
+        }
+        tc_load_tile<D, BK>(Vs, vb, k0, S, E, vec);
+        tc_cp_async_commit();
+
+        // s[n] = Q_w K_jᵀ for keys k0 + 8n .. k0 + 8n + 7
+        float s[NS][4];
+#pragma unroll
+        for (int n = 0; n < NS; ++n)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
+#pragma unroll
+        for (int kd = 0; kd < KD; ++kd) {
+#pragma unroll
+            for (int np = 0; np < NS / 2; ++np) {
+                uint32_t kf[4];  // B fragments of n-tiles 2np (kf[0], kf[1]) and 2np + 1 (kf[2], kf[3])
+                ldsm_x4(kf, Ks + (np * 16 + k_row) * LD + kd * 16 + k_col);
+                mma_16816<T>(s[2 * np], qf[kd], kf[0], kf[1]);
+                mma_16816<T>(s[2 * np + 1], qf[kd], kf[2], kf[3]);
+            }
+        }
+
+        // scale into the log2 domain; mask keys ≥ S and, when causal, keys after the row
+        if (k0 + BK > S || (causal && k0 + BK - 1 > q0)) {  // a tile with masked keys (block-uniform branch)
+#pragma unroll
+            for (int n = 0; n < NS; ++n)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int jk = k0 + 8 * n + 2 * t + (e % 2), i = i_row0 + 8 * (e / 2);
+                    const bool keep = jk < S && !(causal && jk > i);
+                    s[n][e] = keep ? s[n][e] * scale_log2 : -INFINITY;
+                }
+        } else {
+#pragma unroll
+            for (int n = 0; n < NS; ++n)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[n][e] *= scale_log2;
+        }
+
+        // online softmax per row r (fragment elements 2r, 2r + 1)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int n = 0; n < NS; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            const float m_new = fmaxf(m[r], mx);
+            const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: 2^(−∞ − 0) = 0, no NaN
+            const float alpha = fast_exp2(m[r] - m_use);            // m = −∞ gives 0 (o and l are 0 anyway)
+            m[r] = m_new;
+            l[r] *= alpha;
+#pragma unroll
+            for (int n = 0; n < NO; ++n) {
+                o[n][2 * r] *= alpha;
+                o[n][2 * r + 1] *= alpha;
+            }
+#pragma unroll
+            for (int n = 0; n < NS; ++n)
+#pragma unroll
+                for (int e = 2 * r; e < 2 * r + 2; ++e) {
+                    const float p = fast_exp2(s[n][e] - m_use);
+                    l[r] += p;
+                    s[n][e] = p;
+                }
+        }
+
+        tc_cp_async_wait_all();
+        __syncthreads();  // V tile j visible; every warp is done reading K tile j
+        if (j + 1 < n_kt) {
+            tc_load_tile<D, BK>(Ks, kb, k0 + BK, S, E, vec);
+            tc_cp_async_commit();
+        }
+
+        // o[n] += P_w V_j: k-step kp covers keys k0 + 16kp .. +15 = P's n-tiles 2kp, 2kp + 1
+#pragma unroll
+        for (int kp = 0; kp < KP; ++kp) {
+            uint32_t pa[4];
+            pa[0] = pack_pair<T>(s[2 * kp][0], s[2 * kp][1]);          // (g,     keys 2t..2t+1)
+            pa[1] = pack_pair<T>(s[2 * kp][2], s[2 * kp][3]);          // (g + 8, keys 2t..2t+1)
+            pa[2] = pack_pair<T>(s[2 * kp + 1][0], s[2 * kp + 1][1]);  // (g,     keys 2t+8..2t+9)
+            pa[3] = pack_pair<T>(s[2 * kp + 1][2], s[2 * kp + 1][3]);  // (g + 8, keys 2t+8..2t+9)
+#pragma unroll
+            for (int dp = 0; dp < NO / 2; ++dp) {
+                uint32_t vf[4];  // B fragments of O n-tiles 2dp (vf[0], vf[1]) and 2dp + 1 (vf[2], vf[3])
+                ldsm_x4_trans(vf, Vs + (kp * 16 + a_row) * LD + dp * 16 + a_col);
+                mma_16816<T>(o[2 * dp], pa, vf[0], vf[1]);
+                mma_16816<T>(o[2 * dp + 1], pa, vf[2], vf[3]);
+            }
+        }
+    }
+
+    // out_i = o_i / l_i, lse_i = (m_i + log2 l_i)·ln 2
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        float l_row = l[r];
+        l_row += __shfl_xor_sync(0xffffffffu, l_row, 1);
+        l_row += __shfl_xor_sync(0xffffffffu, l_row, 2);
+        const int i = i_row0 + 8 * r;
+        if (i >= L) continue;
+        const float inv = l_row > 0.f ? 1.f / l_row : 0.f;
+        T* orow = out + (b * L + i) * E;
+#pragma unroll
+        for (int n = 0; n < NO; ++n) {
+            const int d = 8 * n + 2 * t;
+            if (d < E) orow[d] = from_f32<T>(o[n][2 * r] * inv);
+            if (d + 1 < E) orow[d + 1] = from_f32<T>(o[n][2 * r + 1] * inv);
+        }
+        if (t == 0) lse[b * L + i] = l_row > 0.f ? (m[r] + log2f(l_row)) * kLn2 : INFINITY;
+    }
+#elif defined(__CUDA_ARCH__)
+    __trap();  // compiled for an architecture below sm_80 (the host selects this kernel only on sm_80+)
+#endif
 }
 
 // =============================================================================================== backward
@@ -598,6 +909,43 @@ Dims check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v
     return d;
 }
 
+// ---- tensor-core forward selection ----
+
+// Head dims of the tensor-core forward (E is padded up to the first one ≥ E): multiples of 16, with 40 → 48.
+template <class F>
+void with_tc_head_dim(int E, F&& f) {
+    if (E <= 32) return f(std::integral_constant<int, 32>{});
+    if (E <= 48) return f(std::integral_constant<int, 48>{});
+    if (E <= 64) return f(std::integral_constant<int, 64>{});
+    if (E <= 80) return f(std::integral_constant<int, 80>{});
+    if (E <= 96) return f(std::integral_constant<int, 96>{});
+    if (E <= 128) return f(std::integral_constant<int, 128>{});
+    if (E <= 160) return f(std::integral_constant<int, 160>{});
+    CXR_FAIL("fused attention (CUDA): head dim ", E, " is above the tensor-core kernel's largest, 160");
+}
+constexpr int kTcMaxHeadDim = 160;
+static_assert(kTcMaxHeadDim == kAttentionMaxHeadDim, "every fused head dim has a tensor-core forward");
+
+// True when device `dev` has f16/bf16 mma.sync m16n8k16, ldmatrix and cp.async (compute capability ≥ 8.0).
+bool attention_tc_capable(int dev) {
+    static std::mutex mu;
+    static std::map<int, bool> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(dev);
+    if (it != cache.end()) return it->second;
+    int major = 0;
+    check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
+    return cache[dev] = major >= 8;
+}
+
+// The selection rule: the tensor-core forward for f16/bf16 (every fused head dim, E ≤ 160) on sm_80+, unless
+// CXR_ATTN_TC=OFF (read at each call, for audits, tests and the benchmark's variant comparison); the SIMT forward
+// otherwise.
+bool use_tc_forward(DType dt, int E, int dev) {
+    return (dt == DType::f16 || dt == DType::bf16) && E <= kTcMaxHeadDim && env_switch_on("CXR_ATTN_TC") &&
+           attention_tc_capable(dev);
+}
+
 unsigned grid_for(int64_t B, int64_t tiles, const char* op) {
     const int64_t n = B * tiles;
     CXR_CHECK(n < (int64_t)1 << 31, op, " (CUDA): grid of ", n, " blocks is too large");
@@ -618,6 +966,28 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, double
     const int n_qtiles = (d.L + kFwdBQ - 1) / kFwdBQ;
     const unsigned grid = grid_for(d.B, n_qtiles, op);
     const float scale_log2 = (float)(scale * 1.4426950408889634);
+    if (use_tc_forward(q.dtype(), d.E, dev)) {
+        static_assert(kTcBQ == kFwdBQ, "one query-tile count for both forwards");
+        // 16-byte cp.async chunks need rows of a multiple of 8 values and 16-byte aligned base pointers
+        auto aligned = [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()) % 16 == 0; };
+        const bool vec = d.E % 8 == 0 && aligned(q) && aligned(k) && aligned(v);
+        with_dtype(q.dtype(), op, [&](auto tag) {
+            using T = decltype(tag);
+            if constexpr (!std::is_same<T, float>::value) {
+                with_tc_head_dim(d.E, [&](auto hd) {
+                    constexpr int D = decltype(hd)::value;
+                    auto* kernel = attention_forward_tc_kernel<T, D>;
+                    const size_t bytes = tc_fwd_smem_bytes<D>();
+                    set_smem(kernel, bytes, dev, "attention_forward_tc_kernel");
+                    kernel<<<grid, kTcThreads, bytes, stream>>>(q.data<T>(), k.data<T>(), v.data<T>(),
+                                                                out.data<T>(), lse.data<float>(), d.L, d.S, d.E,
+                                                                n_qtiles, scale_log2, is_causal, vec);
+                    after_launch("attention_forward_tc_kernel");
+                });
+            }
+        });
+        return;
+    }
     with_dtype(q.dtype(), op, [&](auto tag) {
         using T = decltype(tag);
         with_head_dim(d.E, [&](auto hd) {

@@ -33,7 +33,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     const Tensor& attn_mask = Tensor(), bool is_causal = false,
                                     std::optional<double> scale = std::nullopt);
 
-// Head dims the fused CUDA kernels are used for (the kernels pad E up to one of 32, 40, 64, 80, 96, 128, 160).
+// Head dims the fused CUDA kernels are used for (the SIMT kernels pad E up to one of 32, 40, 64, 80, 96, 128, 160;
+// the tensor-core forward for f16/bf16 up to one of 32, 48, 64, 80, 96, 128, 160).
 constexpr int kAttentionMinHeadDim = 32;
 constexpr int kAttentionMaxHeadDim = 160;
 

@@ -7,6 +7,9 @@
 // 100 -> 128), self- and cross-attention (L = 77 with S = 257, L = 1, L > S), odd lengths (1, 17, 100, 130), causal
 // on and off, batch dims [2, 3], broadcast k/v batches, non-contiguous (transposed) q/k/v, an explicit scale,
 // f32/f16/bf16, bitwise determinism, and the composed fallback on CUDA (masks, f64, small head dims, E != Ev).
+// f16/bf16 run the tensor-core forward by default on sm_80+; one test runs every f16/bf16 case
+// with CXR_ATTN_TC on and off (ScopedEnv), so both forwards — and the shared backward after each — meet the same
+// reference, and one feeds inputs that are not 16-byte aligned (the tensor-core forward's plain-load path).
 // Tolerances are |gpu - ref| <= atol + rtol·|ref| with atol = c·max(max|ref|, 1) per tensor and rtol = c (the
 // reason beside each c in tol()).
 // Without a CUDA device every [gpu] test here is skipped visibly (CXR_SKIP_WITHOUT_GPU).
@@ -14,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <sstream>
 #include <utility>
@@ -49,6 +53,8 @@ double tol(DType dt) {
         // Δ_i = Σ_d dout·out reads the f16-rounded out; 4e-3 is ~8 half-ulps.
         case DType::f16: return 4e-3;
         // bf16: the same with half an ulp = 2^-8 ≈ 3.9e-3 relative; 3e-2 is ~8 half-ulps.
+        // The tensor-core forward also rounds the probabilities p_ij to f16/bf16 before P·V (one more half-ulp per
+        // term, averaging out over the keys); a CPU emulation of that kernel used ≤ 6% of these limits.
         default: return 3e-2;
     }
 }
@@ -282,5 +288,59 @@ TEST_CASE("cuda attention: masks, f64, other head dims and E != Ev take the comp
         CHECK_FALSE(attention_uses_fused_kernel(g(q), g(k), g(v32)));
         CXR_EXPECT_CLOSE(host(scaled_dot_product_attention(g(q), g(k), g(v32))),
                          scaled_dot_product_attention(q, k, v32), atol, rtol);
+    }
+}
+
+// ---- the tensor-core forward (attention_forward_tc_kernel) beside the SIMT one ----
+
+TEST_CASE("cuda attention: f16/bf16 with the tensor-core forward on and off (CXR_ATTN_TC) match the CPU reference, "
+          "and so does the backward after either",
+          "[gpu][cuda][attention]") {
+    CXR_SKIP_WITHOUT_GPU();
+    uint64_t seed = 20000;
+    for (const char* tc : {"ON", "OFF"}) {
+        cxr::testing::ScopedEnv env("CXR_ATTN_TC", tc);
+        INFO("CXR_ATTN_TC=" << tc);
+        for (DType dt : {DType::f16, DType::bf16}) {
+            // Tensor-core head dims 32, 48, 64, 80, 96, 128, 160 exactly; 33 and 40 pad to 48, 100 to 128 and 130
+            // to 160 (100 and 130 are not multiples of 8: the plain-load path instead of cp.async).
+            for (int64_t E : {32, 33, 40, 48, 64, 80, 96, 100, 128, 130, 160}) {
+                for (bool causal : {false, true}) {
+                    // lengths on and off the 64-row/64-key tiles: cross-attention L < S, one query, L > S (query
+                    // tiles whose causal rows all see every key), self-attention over 3 tiles with a partial one.
+                    for (auto [L, S] : std::vector<std::pair<int64_t, int64_t>>{{77, 257}, {1, 17}, {200, 64},
+                                                                                 {130, 130}}) {
+                        check_case(make_case({2, 2}, L, S, E, causal), dt, seed += 10);
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("cuda attention: the tensor-core forward reads inputs that are not 16-byte aligned (plain-load path)",
+          "[gpu][cuda][attention]") {
+    CXR_SKIP_WITHOUT_GPU();
+    uint64_t seed = 30000;
+    for (DType dt : {DType::f16, DType::bf16}) {
+        for (bool causal : {false, true}) {
+            INFO(dtype_name(dt) << (causal ? " causal" : ""));
+            const Shape qs{2, 3, 77, 64}, kvs{2, 3, 130, 64};
+            const Tensor q64 = rounded_input(qs, seed += 10, -2, 2, dt);
+            const Tensor k64 = rounded_input(kvs, seed += 10, -2, 2, dt);
+            const Tensor v64 = rounded_input(kvs, seed += 10, -1, 1, dt);
+            // x's values in a GPU buffer that starts one element (2 bytes) past the buffer's own start: a
+            // contiguous view whose address is not a multiple of 16 bytes.
+            auto shifted = [&](const Tensor& x) {
+                const Tensor flat = cat({zeros({1}, Options(DType::f64, Device::cpu())), reshape(x, {x.numel()})}, 0);
+                return reshape(narrow(cast(flat, dt).to(kGpu), 0, 1, x.numel()), x.sizes());
+            };
+            const Tensor qg = shifted(q64), kg = shifted(k64), vg = shifted(v64);
+            CHECK(reinterpret_cast<uintptr_t>(qg.raw_data()) % 16 != 0);
+            REQUIRE(attention_uses_fused_kernel(qg, kg, vg, Tensor(), causal));
+            const Tensor got = scaled_dot_product_attention(qg, kg, vg, Tensor(), causal);
+            const Tensor ref = scaled_dot_product_attention(q64, k64, v64, Tensor(), causal);
+            expect_tensor_close("out", got, ref, dt);
+        }
     }
 }
