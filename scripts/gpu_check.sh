@@ -84,6 +84,18 @@ step() {  # step NAME COMMAND...: runs under the time limit; a failure is logged
     if command -v compute-sanitizer >/dev/null 2>&1; then
       step "compute-sanitizer memcheck on the [gpu] tests" \
         compute-sanitizer --tool memcheck --error-exitcode 1 build-cuda/cxr_tests "[gpu]"
+      # shared-memory races and barrier misuse in the cp.async / ldmatrix pipelines (memcheck cannot see them), on
+      # small cases: racecheck is slow
+      # shellcheck disable=SC2016  # $tool expands in the inner shell
+      step "compute-sanitizer racecheck and synccheck on the tensor-core attention and GEMM" bash -c '
+        for tool in racecheck synccheck; do
+          compute-sanitizer --tool $tool --error-exitcode 1 build-cuda/cxr_tests \
+            "cuda attention: CXR_ATTN_TC=ON really selects the tensor-core forward" || exit 1
+          compute-sanitizer --tool $tool --error-exitcode 1 build-cuda/cxr_tests \
+            "cuda attention: the tensor-core forward reads inputs that are not 16-byte aligned*" || exit 1
+          compute-sanitizer --tool $tool --error-exitcode 1 build-cuda/cxr_tests \
+            "cuda tensor-core GEMM: unaligned base pointer and strided rows" || exit 1
+        done'
     else
       echo "gpu-check: compute-sanitizer not found: no memcheck"
     fi

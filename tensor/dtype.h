@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "tensor/error.h"
 #include "tensor/macros.h"
@@ -135,6 +136,22 @@ template <> struct ComputeType<Half> { using type = float; };
 template <> struct ComputeType<BFloat16> { using type = float; };
 
 template <class T> DType dtype_of();
+
+// The value conversion of casts and fills on every backend (one host+device definition): to bool, x != 0; from a
+// floating type to an integer type through int64 — defined for |x| < 2^63 and the same on CPU and GPU, as torch's
+// static_cast_with_inter_type (a direct float -> u8 cast of a negative value is undefined in C++: x86 wraps, CUDA
+// saturates); otherwise a cast between the compute types.
+template <class To, class From>
+CXR_HD_INLINE To convert_value(From v) {
+    using CF = typename ComputeType<From>::type;
+    using CT = typename ComputeType<To>::type;
+    if constexpr (std::is_same_v<To, bool>)
+        return static_cast<CF>(v) != CF(0);
+    else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<CF>)
+        return static_cast<To>(static_cast<int64_t>(static_cast<CF>(v)));
+    else
+        return To(static_cast<CT>(static_cast<CF>(v)));
+}
 
 }  // namespace cxr::tensor
 

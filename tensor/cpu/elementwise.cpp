@@ -13,19 +13,10 @@ namespace cxr::tensor::cpu {
 
 namespace {
 
-template <class To, class From>
-inline To convert(From v) {
-    using CF = typename ComputeType<From>::type;
-    using CT = typename ComputeType<To>::type;
-    if constexpr (std::is_same_v<To, bool>)
-        return static_cast<CF>(v) != CF(0);
-    else
-        return To(static_cast<CT>(static_cast<CF>(v)));
-}
 
 void fill_kernel(const Tensor& out, double value) {
     CXR_DISPATCH_ALL(out.dtype(), "fill", {
-        scalar_t v = convert<scalar_t>(value);
+        scalar_t v = convert_value<scalar_t>(value);
         scalar_t* p = out.data<scalar_t>();
         strided_loop<1>(out.sizes(), {out.strides()}, [&](const std::array<int64_t, 1>& o) { p[o[0]] = v; });
     });
@@ -38,7 +29,7 @@ void cast_kernel(const Tensor& src, const Tensor& dst) {
         CXR_DISPATCH_ALL(dst.dtype(), "cast", {
             scalar_t* d = dst.data<scalar_t>();
             strided_loop<2>(dst.sizes(), {dst.strides(), src.strides()},
-                            [&](const std::array<int64_t, 2>& o) { d[o[0]] = convert<scalar_t>(s[o[1]]); });
+                            [&](const std::array<int64_t, 2>& o) { d[o[0]] = convert_value<scalar_t>(s[o[1]]); });
         });
     });
 }

@@ -54,6 +54,8 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
+#include <utility>
 #include <type_traits>
 
 #include "tensor/cuda/cuda_backend.h"
@@ -859,12 +861,18 @@ void with_head_dim(int E, F&& f) {
 // the device has less.
 template <class K>
 void set_smem(K* kernel, size_t bytes, int device, const char* name) {
+    // once per (kernel, device): the attribute persists, and two API calls per launch would skew short launches
+    static std::mutex mu;
+    static std::set<std::pair<const void*, int>> done;
+    std::lock_guard<std::mutex> lock(mu);
+    if (done.count({(const void*)kernel, device})) return;
     int optin = 0;
     check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
           "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)");
     CXR_CHECK(bytes <= (size_t)optin, "fused attention (CUDA): ", name, " needs ", bytes,
               " bytes of shared memory per block, the device allows ", optin);
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes), name);
+    done.insert({(const void*)kernel, device});
 }
 
 // Calls f(T{}) with T the storage type of dt (f32, f16 or bf16 only: the kernels compute in f32).
@@ -935,7 +943,11 @@ bool attention_tc_capable(int dev) {
     if (it != cache.end()) return it->second;
     int major = 0;
     check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
-    return cache[dev] = major >= 8;
+    // The binary must also hold sm_80+ code for the kernel (built for older archs only, its body is __trap()).
+    cudaFuncAttributes fa{};
+    check(cudaFuncGetAttributes(&fa, attention_forward_tc_kernel<Half, 64>),
+          "cudaFuncGetAttributes(attention_forward_tc_kernel)");
+    return cache[dev] = major >= 8 && fa.ptxVersion >= 80 && fa.binaryVersion >= 80;
 }
 
 // The selection rule: the tensor-core forward for f16/bf16 (every fused head dim, E ≤ 160) on sm_80+, unless
@@ -961,7 +973,7 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, double
     if (d.B == 0 || d.L == 0) return;
     CXR_CHECK(d.S > 0, op, " (CUDA): no keys (S = 0); the op layer handles that case");
     const int dev = q.device().index;
-    check(cudaSetDevice(dev), "cudaSetDevice");
+    const DeviceGuard device_guard(dev);  // restored on return
     cudaStream_t stream = current_stream(dev);
     const int n_qtiles = (d.L + kFwdBQ - 1) / kFwdBQ;
     const unsigned grid = grid_for(d.B, n_qtiles, op);
@@ -1019,7 +1031,7 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
         return;
     }
     const int dev = q.device().index;
-    check(cudaSetDevice(dev), "cudaSetDevice");
+    const DeviceGuard device_guard(dev);  // restored on return
     cudaStream_t stream = current_stream(dev);
     const int64_t rows = d.B * d.L;
     Tensor delta = Tensor::empty({d.B, d.L}, DType::f32, q.device());  // Δ_i, f32

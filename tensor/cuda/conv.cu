@@ -6,7 +6,8 @@
 //   - default: cuDNN (legacy convolution API: cudnnConvolutionForward / BackwardData / BackwardFilter, with
 //     cudnnSetConvolutionGroupCount for groups). The algorithm of each (direction, dtype, shape, TF32 setting) is
 //     chosen ONCE with cudnnGetConvolution*Algorithm_v7 — the first algorithm in cuDNN's ranking that succeeds
-//     and is CUDNN_DETERMINISTIC — and cached in a map together with its descriptors. The workspace is an u8
+//     and is CUDNN_DETERMINISTIC, run with the math type it was ranked under — and cached in a map together with
+//     its descriptors; a shape with no deterministic algorithm takes the im2col path below. The workspace is an u8
 //     tensor, i.e. memory of the backend allocator. f32 runs with CUDNN_FMA_MATH (no TF32) unless CXR_TF32=1;
 //     f64 computes in double; f16/bf16 in float. The bias is added by a separate grid-stride kernel.
 //   - CXR_CUDNN=OFF (or 0): im2col + the tiled GEMM of tensor/cuda/matmul.cu, one image at a time:
@@ -188,6 +189,7 @@ struct ConvPlan {
     cudnnConvolutionDescriptor_t conv = nullptr;
     int algo = 0;
     size_t workspace = 0;
+    bool use_fallback = false;  // cuDNN offers no deterministic algorithm for this shape: im2col instead
 };
 
 using PlanKey = std::tuple<int, int, int, bool, std::vector<int64_t>>;
@@ -207,14 +209,25 @@ int to_int(int64_t v, const char* what) {
     return (int)v;
 }
 
+// The first deterministic algorithm of the heuristics' list, with the math type it was ranked under (as PyTorch
+// sets it); false when there is none (the plan then uses the im2col path, which is deterministic).
 template <class Perf>
-void pick(const Perf* perf, int returned, const char* what, ConvPlan& plan) {
+bool pick(const Perf* perf, int returned, ConvPlan& plan) {
     for (int i = 0; i < returned; ++i)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC) {
             plan.algo = (int)perf[i].algo;
-            return;
+            cudnn_check(cudnnSetConvolutionMathType(plan.conv, perf[i].mathType), "cudnnSetConvolutionMathType");
+            return true;
         }
-    CXR_FAIL("conv2d (cuDNN): no deterministic ", what, " algorithm for this shape; set CXR_CUDNN=OFF");
+    return false;
+}
+
+void destroy_plan(ConvPlan& plan) {
+    if (plan.x) cudnnDestroyTensorDescriptor(plan.x);
+    if (plan.y) cudnnDestroyTensorDescriptor(plan.y);
+    if (plan.w) cudnnDestroyFilterDescriptor(plan.w);
+    if (plan.conv) cudnnDestroyConvolutionDescriptor(plan.conv);
+    plan = ConvPlan{};
 }
 
 const ConvPlan& get_plan(Dir dir, const Conv2dParams& p, DType dt) {
@@ -230,6 +243,7 @@ const ConvPlan& get_plan(Dir dir, const Conv2dParams& p, DType dt) {
     auto it = plans.find(key);
     if (it != plans.end()) return it->second;
     ConvPlan plan;
+    try {  // a failure destroys the descriptors made so far; nothing is cached then
     const cudnnDataType_t cdt = cudnn_dtype(dt);
     cudnn_check(cudnnCreateTensorDescriptor(&plan.x), "cudnnCreateTensorDescriptor");
     cudnn_check(cudnnCreateTensorDescriptor(&plan.y), "cudnnCreateTensorDescriptor");
@@ -264,7 +278,7 @@ const ConvPlan& get_plan(Dir dir, const Conv2dParams& p, DType dt) {
             cudnn_check(cudnnGetConvolutionForwardAlgorithm_v7(h, plan.x, plan.w, plan.conv, plan.y,
                                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
                         "cudnnGetConvolutionForwardAlgorithm_v7");
-            pick(perf, returned, "forward", plan);
+            if (!(plan.use_fallback = !pick(perf, returned, plan)))
             cudnn_check(cudnnGetConvolutionForwardWorkspaceSize(h, plan.x, plan.w, plan.conv, plan.y,
                                                                 (cudnnConvolutionFwdAlgo_t)plan.algo, &plan.workspace),
                         "cudnnGetConvolutionForwardWorkspaceSize");
@@ -276,7 +290,7 @@ const ConvPlan& get_plan(Dir dir, const Conv2dParams& p, DType dt) {
                                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned,
                                                                     perf),
                         "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-            pick(perf, returned, "backward-data", plan);
+            if (!(plan.use_fallback = !pick(perf, returned, plan)))
             cudnn_check(cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w, plan.y, plan.conv, plan.x,
                                                                      (cudnnConvolutionBwdDataAlgo_t)plan.algo,
                                                                      &plan.workspace),
@@ -289,7 +303,7 @@ const ConvPlan& get_plan(Dir dir, const Conv2dParams& p, DType dt) {
                                                                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
                                                                       &returned, perf),
                         "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-            pick(perf, returned, "backward-filter", plan);
+            if (!(plan.use_fallback = !pick(perf, returned, plan)))
             cudnn_check(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, plan.x, plan.y, plan.conv, plan.w,
                                                                        (cudnnConvolutionBwdFilterAlgo_t)plan.algo,
                                                                        &plan.workspace),
@@ -297,12 +311,18 @@ const ConvPlan& get_plan(Dir dir, const Conv2dParams& p, DType dt) {
             break;
         }
     }
+    } catch (...) {
+        destroy_plan(plan);
+        throw;
+    }
     return plans.emplace(key, plan).first->second;
 }
 
 // Runs one cuDNN convolution call (out = 1·op(in1, in2) + 0·out) with a workspace from the backend allocator.
-void cudnn_run(Dir dir, const Conv2dParams& p, DType dt, Device dev, const void* a, const void* b, void* out) {
+// Returns false (nothing done) when the shape has no deterministic cuDNN algorithm: the caller takes im2col.
+bool cudnn_run(Dir dir, const Conv2dParams& p, DType dt, Device dev, const void* a, const void* b, void* out) {
     const ConvPlan& plan = get_plan(dir, p, dt);
+    if (plan.use_fallback) return false;
     Tensor ws;
     if (plan.workspace > 0) ws = Tensor::empty({(int64_t)plan.workspace}, DType::u8, dev);
     void* wsp = plan.workspace > 0 ? ws.raw_data() : nullptr;
@@ -334,6 +354,7 @@ void cudnn_run(Dir dir, const Conv2dParams& p, DType dt, Device dev, const void*
     after_launch(dir == Dir::forward ? "cudnnConvolutionForward"
                  : dir == Dir::backward_input ? "cudnnConvolutionBackwardData"
                                               : "cudnnConvolutionBackwardFilter");
+    return true;
 }
 
 void check_args(const char* what, const Conv2dParams& p, std::initializer_list<const Tensor*> ts) {
@@ -350,8 +371,7 @@ void check_args(const char* what, const Conv2dParams& p, std::initializer_list<c
 void forward_kernel(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y) {
     check_args("conv2d_forward", p, {&x, &w, &bias, &y});
     const DeviceGuard device_guard(y.device().index);
-    if (cudnn_enabled()) {
-        cudnn_run(Dir::forward, p, x.dtype(), x.device(), x.raw_data(), w.raw_data(), y.raw_data());
+    if (cudnn_enabled() && cudnn_run(Dir::forward, p, x.dtype(), x.device(), x.raw_data(), w.raw_data(), y.raw_data())) {
         if (bias.defined()) CXR_DISPATCH_FLOAT(x.dtype(), "conv2d_forward", { add_bias<scalar_t>(p, bias, y); });
         return;
     }
@@ -361,11 +381,9 @@ void forward_kernel(const Conv2dParams& p, const Tensor& x, const Tensor& w, con
 void backward_input_kernel(const Conv2dParams& p, const Tensor& grad_y, const Tensor& w, const Tensor& grad_x) {
     check_args("conv2d_backward_input", p, {&grad_y, &w, &grad_x});
     const DeviceGuard device_guard(grad_x.device().index);
-    if (cudnn_enabled()) {
-        cudnn_run(Dir::backward_input, p, grad_y.dtype(), grad_y.device(), w.raw_data(), grad_y.raw_data(),
-                  grad_x.raw_data());
+    if (cudnn_enabled() && cudnn_run(Dir::backward_input, p, grad_y.dtype(), grad_y.device(), w.raw_data(),
+                                     grad_y.raw_data(), grad_x.raw_data()))
         return;
-    }
     CXR_DISPATCH_FLOAT(grad_y.dtype(), "conv2d_backward_input",
                        { fallback_backward_input<scalar_t>(p, grad_y, w, grad_x); });
 }
@@ -373,11 +391,9 @@ void backward_input_kernel(const Conv2dParams& p, const Tensor& grad_y, const Te
 void backward_weight_kernel(const Conv2dParams& p, const Tensor& x, const Tensor& grad_y, const Tensor& grad_w) {
     check_args("conv2d_backward_weight", p, {&x, &grad_y, &grad_w});
     const DeviceGuard device_guard(grad_w.device().index);
-    if (cudnn_enabled()) {
-        cudnn_run(Dir::backward_weight, p, x.dtype(), x.device(), x.raw_data(), grad_y.raw_data(),
-                  grad_w.raw_data());
+    if (cudnn_enabled() && cudnn_run(Dir::backward_weight, p, x.dtype(), x.device(), x.raw_data(),
+                                     grad_y.raw_data(), grad_w.raw_data()))
         return;
-    }
     CXR_DISPATCH_FLOAT(x.dtype(), "conv2d_backward_weight",
                        { fallback_backward_weight<scalar_t>(p, x, grad_y, grad_w); });
 }

@@ -24,7 +24,7 @@ namespace {
 // empties its cache and retries once); any other CUDA error throws.
 struct CudaRawAllocator final : RawAllocator {
     void* alloc(size_t nbytes, int device) override {
-        check(cudaSetDevice(device), "cudaSetDevice");
+        const DeviceGuard device_guard(device);  // restored on return
         void* p = nullptr;
         const cudaError_t err = cudaMalloc(&p, nbytes);
         if (err == cudaErrorMemoryAllocation) {
@@ -34,9 +34,12 @@ struct CudaRawAllocator final : RawAllocator {
         check(err, "cudaMalloc");
         return p;
     }
-    void free(void* ptr, int device) override {
+    void free(void* ptr, int device) override {  // never throws: the previous device is restored by hand
+        int previous = 0;
+        cudaGetDevice(&previous);
         cudaSetDevice(device);
         cudaFree(ptr);
+        cudaSetDevice(previous);
     }
 };
 
@@ -85,7 +88,7 @@ public:
         check(cudaMemcpy(dst, src, nbytes, kind), "cudaMemcpy");
     }
     void synchronize(Device device) override {
-        check(cudaSetDevice(device.index), "cudaSetDevice");
+        const DeviceGuard device_guard(device.index);  // restored on return
         check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
     }
 };
@@ -126,15 +129,6 @@ __global__ void grid_loop(int64_t n, Body body) {
         body(i);
 }
 
-template <class To, class From>
-__device__ inline To convert(From v) {
-    using CF = typename ComputeType<From>::type;
-    using CT = typename ComputeType<To>::type;
-    if constexpr (std::is_same_v<To, bool>)
-        return static_cast<CF>(v) != CF(0);
-    else
-        return To(static_cast<CT>(static_cast<CF>(v)));
-}
 
 template <class Body>
 void launch(const char* name, int64_t n, Body body) {
@@ -144,6 +138,7 @@ void launch(const char* name, int64_t n, Body body) {
 }
 
 void fill_kernel(const Tensor& out, double value) {
+    const DeviceGuard device_guard(out.device().index);  // the tensors' device, restored on return
     CXR_DISPATCH_ALL(out.dtype(), "fill", {
         const Tensor* ops[1] = {&out};
         auto ix = make_indexer<1>(out, ops);
@@ -151,12 +146,13 @@ void fill_kernel(const Tensor& out, double value) {
         launch("fill", out.numel(), [=] __device__(int64_t i) {
             int64_t o[1];
             ix.offsets(i, o);
-            p[o[0]] = convert<scalar_t>(value);
+            p[o[0]] = convert_value<scalar_t>(value);
         });
     });
 }
 
 void cast_kernel(const Tensor& src, const Tensor& dst) {
+    const DeviceGuard device_guard(src.device().index);  // the tensors' device, restored on return
     CXR_DISPATCH_ALL(src.dtype(), "cast", {
         using src_t = scalar_t;
         const src_t* s = src.data<src_t>();
@@ -167,7 +163,7 @@ void cast_kernel(const Tensor& src, const Tensor& dst) {
             launch("cast", dst.numel(), [=] __device__(int64_t i) {
                 int64_t o[2];
                 ix.offsets(i, o);
-                d[o[0]] = convert<scalar_t>(s[o[1]]);
+                d[o[0]] = convert_value<scalar_t>(s[o[1]]);
             });
         });
     });
@@ -194,6 +190,7 @@ void unary_typed(const Tensor& x, const Tensor& out, const EwParams& p) {
 }
 
 void unary_kernel(UnaryOp op, const Tensor& x, const Tensor& out, const EwParams& p) {
+    const DeviceGuard device_guard(x.device().index);  // the tensors' device, restored on return
     switch (op) {
 #define CXR_CASE(name) \
     case UnaryOp::name: unary_typed<ew::name>(x, out, p); break;
@@ -224,6 +221,7 @@ void binary_typed(const Tensor& a, const Tensor& b, const Tensor& out, const EwP
 }
 
 void binary_kernel(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, const EwParams& p) {
+    const DeviceGuard device_guard(a.device().index);  // the tensors' device, restored on return
     switch (op) {
 #define CXR_CASE(name) \
     case BinaryOp::name: binary_typed<ew::name>(a, b, out, p); break;
@@ -250,6 +248,7 @@ void compare_typed(const Tensor& a, const Tensor& b, const Tensor& out) {
 }
 
 void compare_kernel(CompareOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+    const DeviceGuard device_guard(a.device().index);  // the tensors' device, restored on return
     switch (op) {
 #define CXR_CASE(name) \
     case CompareOp::name: compare_typed<ew::name>(a, b, out); break;
@@ -259,6 +258,7 @@ void compare_kernel(CompareOp op, const Tensor& a, const Tensor& b, const Tensor
 }
 
 void where_kernel(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+    const DeviceGuard device_guard(cond.device().index);  // the tensors' device, restored on return
     const bool* cp = cond.data<bool>();
     CXR_DISPATCH_ALL(out.dtype(), "where", {
         const Tensor* ops[4] = {&out, &cond, &a, &b};

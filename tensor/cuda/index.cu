@@ -19,6 +19,7 @@
 //                  numel / size(dim); a very long 1-d scatter runs on one thread — correct, not fast.)
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/stream.h"
 #include "tensor/ops/index.h"
 
 namespace cxr::tensor::cuda {
@@ -39,17 +40,14 @@ void check_indices(const char* op, const Tensor& index, int64_t dim, int64_t n) 
               ": index must be a contiguous i64 CUDA tensor");
     const int64_t count = index.numel();
     if (count == 0) return;
-    unsigned long long* flag = nullptr;
-    check(cudaMalloc(&flag, sizeof(unsigned long long)), "cudaMalloc(index check)");
+    // the flag lives in the caching allocator (no cudaMalloc/cudaFree, which synchronise the device, per op)
+    const Tensor flag_t = Tensor::empty({1}, DType::i64, index.device());
+    auto* flag = static_cast<unsigned long long*>(flag_t.raw_data());
     unsigned long long host = kNoBad;
-    cudaError_t err = cudaMemcpy(flag, &host, sizeof(host), cudaMemcpyHostToDevice);
-    if (err == cudaSuccess) {
-        find_bad_index_kernel<<<grid_blocks(count), 256>>>(index.data<int64_t>(), count, n, flag);
-        err = cudaGetLastError();
-    }
-    if (err == cudaSuccess) err = cudaMemcpy(&host, flag, sizeof(host), cudaMemcpyDeviceToHost);
-    cudaFree(flag);
-    check(err, "index bounds check");
+    check(cudaMemcpy(flag, &host, sizeof(host), cudaMemcpyHostToDevice), "index bounds check (flag)");
+    find_bad_index_kernel<<<grid_blocks(count), 256>>>(index.data<int64_t>(), count, n, flag);
+    after_launch("find_bad_index_kernel");
+    check(cudaMemcpy(&host, flag, sizeof(host), cudaMemcpyDeviceToHost), "index bounds check (result)");
     if (host == kNoBad) return;
     int64_t bad = 0;
     check(cudaMemcpy(&bad, index.data<int64_t>() + host, sizeof(bad), cudaMemcpyDeviceToHost), "cudaMemcpy");
@@ -155,6 +153,7 @@ __global__ void scatter_add_kernel(Geom g, int dim, const int64_t* idx, T* out, 
 }
 
 void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) {
+    const DeviceGuard device_guard(x.device().index);  // the tensors' device, restored on return
     const Split3 s = split_at(x.sizes(), dim);
     check_indices("index_select", index, dim, s.n);
     CXR_CHECK(x.is_contiguous() && out.is_contiguous(), "index_select: CUDA kernel expects contiguous tensors");
@@ -168,6 +167,7 @@ void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tenso
 }
 
 void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+    const DeviceGuard device_guard(out.device().index);  // the tensors' device, restored on return
     const Split3 s = split_at(out.sizes(), dim);
     check_indices("index_add", index, dim, s.n);
     CXR_CHECK(out.is_contiguous() && src.is_contiguous(), "index_add: CUDA kernel expects contiguous tensors");
@@ -181,6 +181,7 @@ void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor
 }
 
 void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) {
+    const DeviceGuard device_guard(x.device().index);  // the tensors' device, restored on return
     check_indices("gather", index, dim, x.size(dim));
     CXR_CHECK(out.is_contiguous(), "gather: CUDA kernel expects a contiguous output");
     const int64_t total = index.numel();
@@ -194,6 +195,7 @@ void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out
 }
 
 void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+    const DeviceGuard device_guard(out.device().index);  // the tensors' device, restored on return
     check_indices("scatter_add", index, dim, out.size(dim));
     const int64_t total = index.numel();
     if (total == 0) return;

@@ -23,6 +23,7 @@
 #include "tensor/cuda/block_reduce.cuh"
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/stream.h"
 #include "tensor/ops/norm.h"
 
 namespace cxr::tensor::cuda {
@@ -252,7 +253,7 @@ void group_norm_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias
     const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
     CXR_CHECK(groups > 0 && C % groups == 0, "group_norm (CUDA): ", C, " channels not divisible by ", groups,
               " groups");
-    check(cudaSetDevice(x.device().index), "cudaSetDevice");
+    const DeviceGuard device_guard(x.device().index);  // restored on return
     const int64_t K = C / groups, NG = N * groups;
     if (NG == 0) return;
     CXR_NORM_DISPATCH(x.dtype(), "group_norm", {
@@ -269,7 +270,7 @@ void group_norm_backward_kernel(const Tensor& dy, const Tensor& x, const Tensor&
     const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
     CXR_CHECK(groups > 0 && C % groups == 0, "group_norm_backward (CUDA): ", C, " channels not divisible by ",
               groups, " groups");
-    check(cudaSetDevice(x.device().index), "cudaSetDevice");
+    const DeviceGuard device_guard(x.device().index);  // restored on return
     const int64_t K = C / groups, NG = N * groups;
     CXR_NORM_DISPATCH(x.dtype(), "group_norm_backward", {
         if (dx.defined() && NG > 0)
@@ -294,7 +295,7 @@ void batch_norm_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias
         CXR_CHECK(running_mean.defined() && running_var.defined(),
                   "batch_norm (CUDA): eval mode needs running_mean and running_var");
     }
-    check(cudaSetDevice(x.device().index), "cudaSetDevice");
+    const DeviceGuard device_guard(x.device().index);  // restored on return
     if (C == 0) return;
     CXR_NORM_DISPATCH(x.dtype(), "batch_norm", {
         CXR_LAUNCH_TEAMS(batch_norm_forward_kernel, C, N * S, x.data<scalar_t>(), cptr<scalar_t>(weight),
@@ -309,7 +310,7 @@ void batch_norm_backward_kernel(const Tensor& dy, const Tensor& x, const Tensor&
                                 const Tensor& dbias) {
     check_x("batch_norm_backward", x);
     const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
-    check(cudaSetDevice(x.device().index), "cudaSetDevice");
+    const DeviceGuard device_guard(x.device().index);  // restored on return
     if (C == 0 || (!dx.defined() && !dweight.defined() && !dbias.defined())) return;
     CXR_NORM_DISPATCH(x.dtype(), "batch_norm_backward", {
         CXR_LAUNCH_TEAMS(batch_norm_backward_kernel, C, N * S, dy.data<scalar_t>(), x.data<scalar_t>(),

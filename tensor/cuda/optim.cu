@@ -100,7 +100,7 @@ void adam_step_kernel(const std::vector<Tensor>& params, const std::vector<Tenso
                       const std::vector<Tensor>& max_exp_avg_sqs, const AdamStepParams& p) {
     if (params.empty()) return;
     const int dev = params[0].device().index;
-    check(cudaSetDevice(dev), "cudaSetDevice");
+    const DeviceGuard device_guard(dev);  // restored on return
     cudaStream_t stream = current_stream(dev);
     switch (params[0].dtype()) {
         case DType::f32:

@@ -13,6 +13,7 @@
 //              window. The divisor and window bounds are the CPU's (avg_window / adaptive start-end).
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/stream.h"
 #include "tensor/ops/pool.h"
 
 namespace cxr::tensor::cuda {
@@ -151,6 +152,7 @@ void check_t(const char* op, const Tensor& t) {
 }
 
 void max_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& idx) {
+    const DeviceGuard device_guard(x.device().index);  // the tensors' device, restored on return
     check_t("max_pool2d_forward", x);
     CXR_CHECK(idx.dtype() == DType::i64 && idx.is_contiguous(), "max_pool2d_forward: indices must be contiguous i64");
     const int64_t n = p.planes * p.H_out * p.W_out;
@@ -163,6 +165,7 @@ void max_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const 
 }
 
 void max_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& idx, const Tensor& gx) {
+    const DeviceGuard device_guard(gy.device().index);  // the tensors' device, restored on return
     check_t("max_pool2d_backward", gy);
     CXR_CHECK(idx.dtype() == DType::i64 && idx.is_contiguous(), "max_pool2d_backward: indices must be contiguous i64");
     const int64_t n = p.planes * p.H * p.W;

@@ -142,7 +142,7 @@ void philox_fill_kernel(const Tensor& out, const PhiloxFillParams& p) {
     const int64_t num_blocks = (int64_t)(last_first_word / 4 - d.first_block + 1);
 
     const int device = out.device().index;
-    check(cudaSetDevice(device), "cudaSetDevice");
+    const DeviceGuard device_guard(device);  // restored on return
     const int threads = 256;
     int64_t grid = (num_blocks + threads - 1) / threads;
     if (grid > 65535 * 8) grid = 65535 * 8;

@@ -19,6 +19,7 @@
 #include "tensor/cuda/block_reduce.cuh"
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/stream.h"
 #include "tensor/ops/reduce.h"
 
 namespace cxr::tensor::cuda {
@@ -184,7 +185,7 @@ void reduce_kernel(ReduceOp op, const Tensor& x, const Tensor& out) {
     CXR_CHECK(x.dim() == 2 && x.is_contiguous() && out.is_contiguous() && out.numel() == x.size(0),
               "reduce (CUDA): expects a contiguous [outer, n] input and an [outer] output, got ",
               shape_str(x.sizes()), " and ", shape_str(out.sizes()));
-    check(cudaSetDevice(x.device().index), "cudaSetDevice");
+    const DeviceGuard device_guard(x.device().index);  // restored on return
     const int64_t rows = x.size(0), n = x.size(1);
     if (op != ReduceOp::sum) CXR_CHECK(n > 0 || rows == 0, "max/min over an empty dimension");
     CXR_DISPATCH_ALL(x.dtype(), "reduce", {

@@ -18,6 +18,7 @@
 
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/stream.h"
 #include "tensor/ops/creation.h"
 #include "tensor/ops/resize.h"
 
@@ -68,6 +69,7 @@ __global__ void nearest_backward_kernel(ResizeParams p, const int64_t* rh, const
 }
 
 void nearest_forward(const ResizeParams& p, const Tensor& x, const Tensor& y) {
+    const DeviceGuard device_guard(x.device().index);  // the tensors' device, restored on return
     const int64_t n = y.numel();
     if (n == 0) return;
     Tensor th = upload_i64(resize_nearest_table(p.H, p.H_out, p.scale_h), x.device());
@@ -80,6 +82,7 @@ void nearest_forward(const ResizeParams& p, const Tensor& x, const Tensor& y) {
 }
 
 void nearest_backward(const ResizeParams& p, const Tensor& gy, const Tensor& gx) {
+    const DeviceGuard device_guard(gy.device().index);  // the tensors' device, restored on return
     const int64_t n = gx.numel();
     if (n == 0) return;
     Tensor rh = upload_i64(inverse_ranges(resize_nearest_table(p.H, p.H_out, p.scale_h), p.H), gy.device());
@@ -241,6 +244,7 @@ __global__ void pad_backward_kernel(PadGeom g, const int64_t* ptr, const int64_t
 }
 
 void pad_forward(const PadParams& p, const Tensor& x, const Tensor& y) {
+    const DeviceGuard device_guard(x.device().index);  // the tensors' device, restored on return
     const int64_t n = y.numel();
     if (n == 0) return;
     PadGeom g = pad_geom(p);
@@ -261,6 +265,7 @@ void pad_forward(const PadParams& p, const Tensor& x, const Tensor& y) {
 }
 
 void pad_backward(const PadParams& p, const Tensor& gy, const Tensor& gx) {
+    const DeviceGuard device_guard(gy.device().index);  // the tensors' device, restored on return
     const int64_t n = gx.numel();
     if (n == 0) return;
     PadGeom g = pad_geom(p);

@@ -20,6 +20,7 @@
 #include "tensor/cuda/block_reduce.cuh"
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/stream.h"
 #include "tensor/ops/softmax.h"
 
 namespace cxr::tensor::cuda {
@@ -169,7 +170,7 @@ void check_args(const char* op, const Tensor& a, const Tensor& b, int64_t dim) {
 
 void softmax_kernel(const Tensor& x, const Tensor& out, int64_t dim, bool log) {
     check_args("softmax", x, out, dim);
-    check(cudaSetDevice(x.device().index), "cudaSetDevice");
+    const DeviceGuard device_guard(x.device().index);  // restored on return
     const Geometry g = geometry(x, dim);
     const int64_t rows = g.rows();
     if (rows == 0 || g.n == 0) return;
@@ -195,7 +196,7 @@ void softmax_backward_kernel(const Tensor& y, const Tensor& dy, const Tensor& dx
               dtype_name(dy.dtype()), " differs from the output's ", dtype_name(y.dtype()));
     check_args("softmax_backward", y, dy, dim);
     check_args("softmax_backward", y, dx, dim);
-    check(cudaSetDevice(y.device().index), "cudaSetDevice");
+    const DeviceGuard device_guard(y.device().index);  // restored on return
     const Geometry g = geometry(y, dim);
     const int64_t rows = g.rows();
     if (rows == 0 || g.n == 0) return;

@@ -318,6 +318,26 @@ TEST_CASE("cuda attention: f16/bf16 with the tensor-core forward on and off (CXR
     }
 }
 
+// Guards against the ON pass silently re-running the SIMT forward: on an sm_80+ device the tensor-core forward
+// rounds P to the input dtype before P·V, so its bf16 output differs bitwise from the SIMT forward's.
+TEST_CASE("cuda attention: CXR_ATTN_TC=ON really selects the tensor-core forward", "[gpu][cuda][attention]") {
+    CXR_SKIP_WITHOUT_GPU();
+    const Device gpu = Device::cuda(0);
+    const Tensor q = cxr::testing::random_input({2, 96, 64}, 41, -1, 1, DType::bf16).to(gpu);
+    const Tensor k = cxr::testing::random_input({2, 130, 64}, 42, -1, 1, DType::bf16).to(gpu);
+    const Tensor v = cxr::testing::random_input({2, 130, 64}, 43, -1, 1, DType::bf16).to(gpu);
+    Tensor on, off;
+    {
+        cxr::testing::ScopedEnv e("CXR_ATTN_TC", "ON");
+        on = scaled_dot_product_attention(q, k, v).to(Device::cpu());
+    }
+    {
+        cxr::testing::ScopedEnv e("CXR_ATTN_TC", "OFF");
+        off = scaled_dot_product_attention(q, k, v).to(Device::cpu());
+    }
+    CHECK_FALSE(cxr::testing::check_close(on, off, 0, 0).ok);
+}
+
 TEST_CASE("cuda attention: the tensor-core forward reads inputs that are not 16-byte aligned (plain-load path)",
           "[gpu][cuda][attention]") {
     CXR_SKIP_WITHOUT_GPU();

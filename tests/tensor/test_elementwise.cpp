@@ -383,3 +383,13 @@ TEST_CASE("elementwise: a CUDA tensor in a CPU-only build is a clear error", "[c
     if (cxr::tensor::backend_compiled(DeviceType::CUDA)) return;  // covered by the [gpu] test above
     CHECK_THROWS(zeros({2}, Options(DType::f32, Device::cuda(0))));
 }
+
+// Floating -> integer casts go through int64 on every backend (tensor/dtype.h convert_value, torch's rule): a
+// negative float cast to u8 wraps modulo 256 instead of being undefined (x86 and CUDA disagree without it).
+TEST_CASE("cast: floating to integer goes through int64, as torch", "[cpu][elementwise]") {
+    const Tensor x = from_vector(std::vector<float>{-100.5f, 300.7f, 2.9f, -0.5f, -1.0f}, {5});
+    CHECK(cast(x, DType::u8).to_vector<int64_t>() == std::vector<int64_t>{156, 44, 2, 0, 255});
+    CHECK(cast(x, DType::i32).to_vector<int64_t>() == std::vector<int64_t>{-100, 300, 2, 0, -1});
+    CHECK(cast(x, DType::boolean).to_vector<bool>() == std::vector<bool>{true, true, true, true, true});
+    CHECK(full({2}, -3.7, Options(DType::u8)).to_vector<int64_t>() == std::vector<int64_t>{253, 253});
+}
