@@ -20,6 +20,26 @@
 
 namespace cxr::apps {
 
+namespace {
+
+// FID's keys of both commands' JSON (`b_name`: what the second set is called, "generated" or "fake"), and the line
+// printed with it.
+nlohmann::json fid_json(const FidResult& r, const std::string& b_name) {
+    std::cout << "FID (" << r.extractor << ", " << r.feature_dim << "-d, " << r.n_a << " real vs " << r.n_b << " "
+              << b_name << "): " << r.fid << "\n";
+    return {{"fid", r.fid},
+            {"extractor", r.extractor},
+            {"feature_dim", r.feature_dim},
+            {"fid_terms",
+             {{"mean_term", r.terms.mean_term},
+              {"trace_real", r.terms.trace_a},
+              {"trace_" + b_name, r.terms.trace_b},
+              {"trace_sqrt_product", r.terms.trace_sqrt_product},
+              {"regularised", r.terms.regularised}}}};
+}
+
+}  // namespace
+
 int cmd_image_metrics(int argc, char** argv) {
     Args args("image-metrics",
               "Image quality of a generated set against a real one: FID (Inception-v3 with pytorch-fid's weights,\n"
@@ -72,16 +92,7 @@ int cmd_image_metrics(int argc, char** argv) {
         eo.workers = static_cast<int>(workers);
         auto extractor = make_feature_extractor(feat, eo);
         const FidResult r = fid(*real, generated, *extractor, batch, quiet);
-        j["fid"] = r.fid;
-        j["extractor"] = r.extractor;
-        j["feature_dim"] = r.feature_dim;
-        j["fid_terms"] = {{"mean_term", r.terms.mean_term},
-                          {"trace_real", r.terms.trace_a},
-                          {"trace_generated", r.terms.trace_b},
-                          {"trace_sqrt_product", r.terms.trace_sqrt_product},
-                          {"regularised", r.terms.regularised}};
-        std::cout << "FID (" << r.extractor << ", " << r.feature_dim << "-d, " << r.n_a << " real vs " << r.n_b
-                  << " generated): " << r.fid << "\n";
+        j.update(fid_json(r, "generated"));
     }
 
     if (want_ms_ssim) {
@@ -194,20 +205,10 @@ int cmd_fid(int argc, char** argv) {
     eo.workers = static_cast<int>(args.get_int("workers"));
     auto extractor = make_feature_extractor(args.get("features"), eo);
     const FidResult r = fid(real, fake, *extractor, args.get_int("batch-size"), args.flag("quiet"));
-    std::cout << "FID (" << r.extractor << ", " << r.feature_dim << "-d, " << r.n_a << " real vs " << r.n_b
-              << " generated): " << r.fid << "\n";
-    nlohmann::json j = {{"fid", r.fid},
-                        {"extractor", r.extractor},
-                        {"feature_dim", r.feature_dim},
-                        {"n", {{"real", r.n_a}, {"fake", r.n_b}}},
-                        {"real", real.spec},
-                        {"fake", fake.spec},
-                        {"fid_terms",
-                         {{"mean_term", r.terms.mean_term},
-                          {"trace_real", r.terms.trace_a},
-                          {"trace_fake", r.terms.trace_b},
-                          {"trace_sqrt_product", r.terms.trace_sqrt_product},
-                          {"regularised", r.terms.regularised}}}};
+    nlohmann::json j = fid_json(r, "fake");
+    j["n"] = {{"real", r.n_a}, {"fake", r.n_b}};
+    j["real"] = real.spec;
+    j["fake"] = fake.spec;
     finish(args, "fid", j, t0);
     return 0;
 }

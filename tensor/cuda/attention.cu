@@ -936,18 +936,7 @@ static_assert(kTcMaxHeadDim == kAttentionMaxHeadDim, "every fused head dim has a
 
 // True when device `dev` has f16/bf16 mma.sync m16n8k16, ldmatrix and cp.async (compute capability ≥ 8.0).
 bool attention_tc_capable(int dev) {
-    static std::mutex mu;
-    static std::map<int, bool> cache;
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(dev);
-    if (it != cache.end()) return it->second;
-    int major = 0;
-    check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
-    // The binary must also hold sm_80+ code for the kernel (built for older archs only, its body is __trap()).
-    cudaFuncAttributes fa{};
-    check(cudaFuncGetAttributes(&fa, attention_forward_tc_kernel<Half, 64>),
-          "cudaFuncGetAttributes(attention_forward_tc_kernel)");
-    return cache[dev] = major >= 8 && fa.ptxVersion >= 80 && fa.binaryVersion >= 80;
+    return runs_sm80_code(attention_forward_tc_kernel<Half, 64>, dev, "cudaFuncGetAttributes(attention_forward_tc_kernel)");
 }
 
 // The selection rule: the tensor-core forward for f16/bf16 (every fused head dim, E ≤ 160) on sm_80+, unless

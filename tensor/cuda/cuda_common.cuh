@@ -7,7 +7,10 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <string>
+#include <utility>
 
 #include "tensor/error.h"
 
@@ -35,6 +38,24 @@ inline unsigned grid_blocks(int64_t n) {
 inline void after_launch(const char* kernel) {
     check(cudaGetLastError(), kernel);
     if (sync_after_kernels()) check(cudaDeviceSynchronize(), kernel);
+}
+
+// True when device `dev` can run `kernel`'s sm_80+ code (tensor cores through mma.sync/WMMA, ldmatrix, cp.async):
+// compute capability >= 8.0, and the binary holds sm_80+ code for the kernel — built for older architectures only,
+// the kernels' guarded bodies are __trap(). Cached per (kernel, device).
+template <class K>
+bool runs_sm80_code(K* kernel, int dev, const char* name) {
+    static std::mutex mu;
+    static std::map<std::pair<const void*, int>, bool> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    const auto key = std::make_pair((const void*)kernel, dev);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+    int major = 0;
+    check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
+    cudaFuncAttributes fa{};
+    check(cudaFuncGetAttributes(&fa, kernel), name);
+    return cache[key] = major >= 8 && fa.ptxVersion >= 80 && fa.binaryVersion >= 80;
 }
 
 }  // namespace cxr::tensor::cuda

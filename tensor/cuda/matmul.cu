@@ -304,21 +304,11 @@ __global__ void __launch_bounds__(kTcThreads, (!kARow && kBRow) ? 1 : 2)
 #endif
 }
 
-// True when device `dev` has bf16/f16 WMMA with cp.async (compute capability >= 8.0); cached per device.
+// True when the current device can run the bf16/f16 WMMA kernel with cp.async (cuda_common.cuh runs_sm80_code).
 bool tc_capable() {
-    static std::mutex mu;
-    static std::map<int, bool> cache;
     int dev = 0;
     check(cudaGetDevice(&dev), "cudaGetDevice");
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(dev);
-    if (it != cache.end()) return it->second;
-    int major = 0;
-    check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
-    // The binary must also hold sm_80+ code for the kernel (built for older archs only, its body is __trap()).
-    cudaFuncAttributes fa{};
-    check(cudaFuncGetAttributes(&fa, tc_gemm_kernel<Half, true, true>), "cudaFuncGetAttributes(tc_gemm_kernel)");
-    return cache[dev] = major >= 8 && fa.ptxVersion >= 80 && fa.binaryVersion >= 80;
+    return runs_sm80_code(tc_gemm_kernel<Half, true, true>, dev, "cudaFuncGetAttributes(tc_gemm_kernel)");
 }
 
 // A 16-byte chunk of 8 elements along the contiguous dim is 16-byte aligned for every tile position and batch.
