@@ -442,9 +442,11 @@ struct Loader::Impl {
         const int64_t C = opt.channels, S = opt.image_size, L = (int64_t)labels.size();
         batch.indices.assign(order.begin() + begin, order.begin() + end);
         batch.images = batch_buffer(B, C, S);
-        // targets and mask are written in full below (0 or 1 for every entry)
-        batch.targets = opt.pin_memory ? Tensor::empty_pinned({B, L}) : Tensor::empty({B, L});
-        batch.mask = opt.pin_memory ? Tensor::empty_pinned({B, L}) : Tensor::empty({B, L});
+        // targets and mask: written in full below (0 or 1 for every entry). Pageable even with pin_memory: they are
+        // B·L floats, and a cudaHostAlloc per batch would cost more than their copy (the image buffers are pinned
+        // once and reused from the pool).
+        batch.targets = Tensor::empty({B, L});
+        batch.mask = Tensor::empty({B, L});
         float* tg = batch.targets.data<float>();
         float* mk = batch.mask.data<float>();
         const size_t image_floats = (size_t)(C * S * S);

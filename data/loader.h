@@ -57,9 +57,10 @@
 // memory-mapped read-only afterwards. The key covers paths and size, not the image contents: replacing an image
 // file under the same path needs the cache deleted.
 //
-// pin_memory: batches are allocated in page-locked host memory (Tensor::empty_pinned) so that copying them to the
-// GPU needs no staging copy and can overlap with kernels, as torch's DataLoader(pin_memory=True). Where no CUDA
-// device is present the batches are ordinary CPU tensors (same values); pinned() tells which one happened.
+// pin_memory: the batch images are allocated in page-locked host memory (Tensor::empty_pinned, once per pooled
+// buffer) so that copying them to the GPU needs no staging copy and can overlap with kernels, as torch's
+// DataLoader(pin_memory=True). Targets and mask (B·L floats) stay pageable. Where no CUDA device is present the
+// images are ordinary CPU tensors (same values); pinned() tells which one happened.
 #pragma once
 
 #include <cstdint>
@@ -125,7 +126,7 @@ public:
     const std::vector<int64_t>& epoch_indices() const;
     bool cache_used() const;     // a cache file is mapped
     bool cache_rebuilt() const;  // this constructor (re)built it
-    bool pinned() const;         // the batches delivered so far were in pinned memory (see pin_memory above)
+    bool pinned() const;         // the batch images are in pinned memory (see pin_memory above)
 
     struct Impl;
 

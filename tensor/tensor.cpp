@@ -91,12 +91,8 @@ Tensor Tensor::empty(const Shape& sizes, DType dtype, Device device) {
 
 Tensor Tensor::empty_pinned(const Shape& sizes, DType dtype) {
     for (int64_t s : sizes) CXR_CHECK(s >= 0, "negative size in shape ", shape_str(sizes));
-    auto impl = std::make_shared<TensorImpl>();
-    impl->storage = std::make_shared<Storage>(shape_numel(sizes) * dtype_size(dtype), Storage::PinnedHost{});
-    impl->sizes = sizes;
-    impl->strides = contiguous_strides(sizes);
-    impl->dtype = dtype;
-    return Tensor(impl);
+    auto storage = std::make_shared<Storage>(shape_numel(sizes) * dtype_size(dtype), Storage::PinnedHost{});
+    return make_view(storage, sizes, contiguous_strides(sizes), 0, dtype);
 }
 
 Tensor Tensor::make_view(const std::shared_ptr<Storage>& storage, const Shape& sizes, const Shape& strides,

@@ -476,8 +476,7 @@ TEST_CASE("loader: pin_memory delivers the same batches, pinned where a CUDA dev
     REQUIRE(a.size() == b.size());
     for (size_t k = 0; k < a.size(); ++k) {
         CHECK(b[k].images.is_pinned() == gpu);
-        CHECK(b[k].targets.is_pinned() == gpu);
-        CHECK(b[k].mask.is_pinned() == gpu);
+        CHECK_FALSE(b[k].targets.is_pinned());  // small: pageable by design (data/loader.h)
         CHECK_FALSE(a[k].images.is_pinned());
         CHECK(b[k].indices == a[k].indices);
         CHECK(same_values(b[k].images, a[k].images));
