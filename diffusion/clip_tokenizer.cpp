@@ -724,6 +724,33 @@ ClipTokenizer ClipTokenizer::from_clip_merges(const std::string& path, int num_m
     return build(std::move(vocab), std::move(ids), m.merges, m.lines, path);
 }
 
+namespace {
+
+// A vocabulary object {"token": id, ...} with ids exactly 0..N-1 -> tokens by id and ids by token.
+void parse_vocab_object(const nlohmann::json& j, const std::string& source, std::vector<std::string>& by_id,
+                        std::unordered_map<std::string, int>& ids) {
+    if (!j.is_object() || j.empty()) CXR_FAIL(source, ": expected a JSON object mapping token strings to ids");
+    const int n = (int)j.size();
+    by_id.assign(n, std::string());
+    std::vector<char> used(n, 0);
+    ids.clear();
+    ids.reserve(n * 2);
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        if (!it.value().is_number_integer())
+            CXR_FAIL(source, ": the id of token \"", it.key(), "\" is not an integer");
+        const long long id = it.value().get<long long>();
+        if (id < 0 || id >= n)
+            CXR_FAIL(source, ": token \"", it.key(), "\" has id ", id, ", outside 0..", n - 1,
+                     " (the ids must be 0..N-1 for N tokens)");
+        if (used[id]) CXR_FAIL(source, ": id ", id, " is given to both \"", by_id[id], "\" and \"", it.key(), "\"");
+        used[id] = 1;
+        by_id[id] = it.key();
+        ids[it.key()] = (int)id;
+    }
+}
+
+}  // namespace
+
 ClipTokenizer ClipTokenizer::from_hf_files(const std::string& vocab_json, const std::string& merges_txt) {
     const std::string vtext = read_file(vocab_json, "vocab.json");
     nlohmann::json j;
@@ -732,40 +759,66 @@ ClipTokenizer ClipTokenizer::from_hf_files(const std::string& vocab_json, const 
     } catch (const std::exception& e) {
         CXR_FAIL(vocab_json, ": not valid JSON (", e.what(), ")");
     }
-    if (!j.is_object() || j.empty())
-        CXR_FAIL(vocab_json, ": expected a JSON object mapping token strings to ids");
-    const int n = (int)j.size();
-    std::vector<std::string> by_id(n);
-    std::vector<char> used(n, 0);
+    std::vector<std::string> by_id;
     std::unordered_map<std::string, int> ids;
-    ids.reserve(n * 2);
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        if (!it.value().is_number_integer())
-            CXR_FAIL(vocab_json, ": the id of token \"", it.key(), "\" is not an integer");
-        const long long id = it.value().get<long long>();
-        if (id < 0 || id >= n)
-            CXR_FAIL(vocab_json, ": token \"", it.key(), "\" has id ", id, ", outside 0..", n - 1,
-                     " (the ids must be 0..N-1 for N tokens)");
-        if (used[id]) CXR_FAIL(vocab_json, ": id ", id, " is given to both \"", by_id[id], "\" and \"", it.key(), "\"");
-        used[id] = 1;
-        by_id[id] = it.key();
-        ids[it.key()] = (int)id;
-    }
+    parse_vocab_object(j, vocab_json, by_id, ids);
     // transformers' CLIPTokenizer reads at most 49152 - 256 - 2 merges after the header.
     const MergeList m = parse_merges(read_file(merges_txt, "merges.txt"), merges_txt, kClipNumMerges, false);
     return build(std::move(by_id), std::move(ids), m.merges, m.lines, vocab_json + " + " + merges_txt);
+}
+
+ClipTokenizer ClipTokenizer::from_hf_tokenizer_json(const std::string& path) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(read_file(path, "tokenizer.json"));
+    } catch (const cxr::Error&) {
+        throw;
+    } catch (const std::exception& e) {
+        CXR_FAIL(path, ": not valid JSON (", e.what(), ")");
+    }
+    if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
+        CXR_FAIL(path, ": no \"model\" object (is this a tokenizers tokenizer.json?)");
+    const nlohmann::json& model = j["model"];
+    if (!model.contains("type") || model["type"] != "BPE")
+        CXR_FAIL(path, ": model.type must be \"BPE\" for a CLIP tokenizer");
+    if (!model.contains("vocab") || !model.contains("merges") || !model["merges"].is_array())
+        CXR_FAIL(path, ": model needs \"vocab\" and a \"merges\" array");
+    std::vector<std::string> by_id;
+    std::unordered_map<std::string, int> ids;
+    parse_vocab_object(model["vocab"], path + " (model.vocab)", by_id, ids);
+    // The merges as the text of a merges file: each entry is "a b" (older files) or ["a", "b"] (newer ones).
+    std::string text = "#version: tokenizer.json\n";
+    size_t k = 0;
+    for (const auto& m : model["merges"]) {
+        if (m.is_string()) {
+            text += m.get<std::string>();
+        } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+            text += m[0].get<std::string>() + " " + m[1].get<std::string>();
+        } else {
+            CXR_FAIL(path, ": model.merges[", k, "] is neither \"a b\" nor [\"a\", \"b\"]");
+        }
+        text += "\n";
+        ++k;
+    }
+    const MergeList m = parse_merges(text, path + " (model.merges, line = index + 2)", kClipNumMerges, false);
+    return build(std::move(by_id), std::move(ids), m.merges, m.lines, path);
 }
 
 ClipTokenizer ClipTokenizer::from_hf_folder(const std::string& dir) {
     namespace fs = std::filesystem;
     if (!fs::is_directory(dir)) CXR_FAIL("tokenizer folder not found: ", dir);
     fs::path folder = dir;
-    if (!fs::exists(folder / "vocab.json") && fs::exists(folder / "tokenizer" / "vocab.json"))
-        folder = folder / "tokenizer";  // a diffusers pipeline folder
-    if (!fs::exists(folder / "vocab.json"))
-        CXR_FAIL(dir, ": no vocab.json here or under tokenizer/ (expected a diffusers/transformers CLIP tokenizer)");
-    if (!fs::exists(folder / "merges.txt")) CXR_FAIL(folder.string(), ": vocab.json is there but merges.txt is missing");
-    ClipTokenizer tok = from_hf_files((folder / "vocab.json").string(), (folder / "merges.txt").string());
+    auto has_files = [](const fs::path& f) { return fs::exists(f / "vocab.json") || fs::exists(f / "tokenizer.json"); };
+    if (!has_files(folder) && has_files(folder / "tokenizer")) folder = folder / "tokenizer";  // a pipeline folder
+    if (!has_files(folder))
+        CXR_FAIL(dir, ": no vocab.json or tokenizer.json here or under tokenizer/ (expected a diffusers/transformers ",
+                 "CLIP tokenizer)");
+    ClipTokenizer tok = [&] {
+        if (!fs::exists(folder / "vocab.json")) return from_hf_tokenizer_json((folder / "tokenizer.json").string());
+        if (!fs::exists(folder / "merges.txt"))
+            CXR_FAIL(folder.string(), ": vocab.json is there but merges.txt is missing");
+        return from_hf_files((folder / "vocab.json").string(), (folder / "merges.txt").string());
+    }();
     // pad_token from special_tokens_map.json, else tokenizer_config.json: a string or {"content": ...}.
     for (const char* name : {"special_tokens_map.json", "tokenizer_config.json"}) {
         const fs::path p = folder / name;

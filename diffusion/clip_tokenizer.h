@@ -95,11 +95,15 @@ public:
     // The original CLIP merges file (bpe_simple_vocab_16e6.txt.gz, plain or gzip): a version header line, then
     // merges "a b" one per line; the first `num_merges` are used (48,894 for CLIP; smaller for test files).
     static ClipTokenizer from_clip_merges(const std::string& path, int num_merges = kClipNumMerges);
-    // A diffusers/transformers tokenizer folder: `dir` holds vocab.json and merges.txt, or is a pipeline folder
-    // with them under tokenizer/. special_tokens_map.json (or tokenizer_config.json), when present, gives pad_token.
+    // A diffusers/transformers tokenizer folder: `dir` holds vocab.json and merges.txt (or, as transformers 5 saves
+    // it, only tokenizer.json), or is a pipeline folder with them under tokenizer/. special_tokens_map.json (or
+    // tokenizer_config.json), when present, gives pad_token.
     static ClipTokenizer from_hf_folder(const std::string& dir);
     // The same from explicit files.
     static ClipTokenizer from_hf_files(const std::string& vocab_json, const std::string& merges_txt);
+    // The vocabulary and merges of a tokenizers-library tokenizer.json (model.type "BPE"; merges as "a b" strings
+    // or ["a", "b"] pairs). Its normaliser and pre-tokeniser sections are not read: CLIP's are built in.
+    static ClipTokenizer from_hf_tokenizer_json(const std::string& path);
 
     // BPE ids of the text, without start/end tokens.
     std::vector<int> encode(const std::string& text) const;

@@ -173,3 +173,17 @@ TEST_CASE("The pipeline's tokenizer folder gives transformers' ids", "[cpu][diff
     CXR_EXPECT_CLOSE(as_tensor(ids), fx.get("ids"), 0, 0);
     CXR_EXPECT_CLOSE(as_tensor(uncond), fx.get("uncond_ids"), 0, 0);
 }
+
+TEST_CASE("A tokenizer folder with only tokenizer.json (as transformers 5 saves it) gives the same ids",
+          "[cpu][diffusion][pretrained][tokenizer]") {
+    Fixtures fx("sd_tiny");
+    TempDir dir("tokenizer_json");
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
+        fs::copy_file(kPipe + "/tokenizer/" + name, dir / name);
+    const ClipTokenizer tok = ClipTokenizer::from_hf_folder(dir.path());
+    const std::vector<int> ids = tok.encode_for_model("66 year old white female. no acute cardiopulmonary process");
+    CXR_EXPECT_CLOSE(T::reshape(T::from_vector(std::vector<int64_t>(ids.begin(), ids.end()), {77}), {1, -1}),
+                     fx.get("ids"), 0, 0);
+    write_text(dir / "tokenizer.json", "{\"model\": {\"type\": \"WordPiece\"}}");
+    CHECK_THROWS_WITH(ClipTokenizer::from_hf_folder(dir.path()), Catch::Contains("must be \"BPE\""));
+}
