@@ -109,6 +109,14 @@ std::string weights_file_name(const std::string& base, const std::string& varian
     return with_variant(base + ".safetensors", variant);
 }
 
+bool has_component_weights(const std::string& dir, const std::string& variant) {
+    for (const std::string base : {"diffusion_pytorch_model", "model"})
+        if (fs::exists(fs::path(dir) / weights_file_name(base, variant)) ||
+            fs::exists(fs::path(dir) / with_variant(base + ".safetensors.index.json", variant)))
+            return true;
+    return false;
+}
+
 ComponentWeights read_component_weights(const std::string& dir, const std::string& variant) {
     CXR_CHECK(fs::is_directory(dir), "read_component_weights: ", dir, " is not a folder");
     ComponentWeights w;

@@ -67,6 +67,9 @@ struct ComponentWeights {
 // Reads the weights of the component folder `dir` (see above for the names tried). variant "" = the plain files.
 ComponentWeights read_component_weights(const std::string& dir, const std::string& variant = "");
 
+// Whether `dir` has weights of that variant (a one-file or an index file, for either base name).
+bool has_component_weights(const std::string& dir, const std::string& variant = "");
+
 // The weight-file name diffusers uses: base[.variant].safetensors.
 std::string weights_file_name(const std::string& base, const std::string& variant = "");
 
