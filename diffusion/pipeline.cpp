@@ -7,6 +7,7 @@
 
 #include "diffusion/pretrained.h"
 #include "diffusion/sampling.h"
+#include "nn/init.h"
 #include "tensor/autograd.h"
 #include "tensor/generator.h"
 #include "tensor/ops/creation.h"
@@ -62,6 +63,9 @@ StableDiffusionPipeline StableDiffusionPipeline::load(const std::string& root, c
     require_component(p.index, root, "scheduler",
                       {"DDPMScheduler", "DDIMScheduler", "PNDMScheduler", "DPMSolverMultistepScheduler"});
     const fs::path r(root);
+    // Every parameter is overwritten by the strict loads below: skip drawing the random initialisation (tens of
+    // seconds for SD's ~1.1e9 parameters).
+    nn::init::SkipRandomInit skip_init;
 
     p.tokenizer_dir = (r / "tokenizer").string();
     p.tokenizer = std::make_shared<ClipTokenizer>(ClipTokenizer::from_hf_folder(p.tokenizer_dir));

@@ -38,10 +38,19 @@ double calculate_gain(Nonlinearity nonlinearity, double param) {
     CXR_FAIL("calculate_gain: unknown nonlinearity");
 }
 
+namespace {
+thread_local bool skip_random_init = false;
+}
+
+SkipRandomInit::SkipRandomInit() : prev_(skip_random_init) { skip_random_init = true; }
+SkipRandomInit::~SkipRandomInit() { skip_random_init = prev_; }
+bool SkipRandomInit::active() { return skip_random_init; }
+
 Tensor& uniform_(Tensor& w, double lo, double hi, Generator* gen) {
     CXR_CHECK(w.defined() && tensor::is_floating(w.dtype()), "uniform_ needs a defined floating tensor");
     CXR_CHECK(lo <= hi, "uniform_: lo ", lo, " > hi ", hi);
     tensor::NoGradGuard ng;
+    if (skip_random_init) return w.fill_(0.0), w;
     Tensor u = tensor::rand(w.sizes(), DType::f64, gen);  // U[0, 1)
     w.copy_(tensor::add(tensor::mul(u, hi - lo), lo));
     return w;
@@ -51,6 +60,7 @@ Tensor& normal_(Tensor& w, double mean, double std, Generator* gen) {
     CXR_CHECK(w.defined() && tensor::is_floating(w.dtype()), "normal_ needs a defined floating tensor");
     CXR_CHECK(std >= 0, "normal_: negative std ", std);
     tensor::NoGradGuard ng;
+    if (skip_random_init) return w.fill_(0.0), w;
     Tensor z = tensor::randn(w.sizes(), DType::f64, gen);
     w.copy_(tensor::add(tensor::mul(z, std), mean));
     return w;

@@ -52,6 +52,22 @@ Tensor& kaiming_normal_(Tensor& w, double a = 0.0, FanMode mode = FanMode::fan_i
 Tensor& xavier_uniform_(Tensor& w, double gain = 1.0, Generator* gen = nullptr);
 Tensor& xavier_normal_(Tensor& w, double gain = 1.0, Generator* gen = nullptr);
 
+// While a SkipRandomInit exists on this thread, uniform_ and normal_ (and so every random initialiser above) fill
+// their tensor with zeros instead of drawing, and leave the generator untouched: for building a model whose every
+// parameter a strict load_state_dict overwrites next (a pretrained checkpoint), where drawing ~1e9 numbers would
+// cost tens of seconds for nothing. torch's analogue is building under init_empty_weights / skip_init.
+class SkipRandomInit {
+public:
+    SkipRandomInit();
+    ~SkipRandomInit();
+    SkipRandomInit(const SkipRandomInit&) = delete;
+    SkipRandomInit& operator=(const SkipRandomInit&) = delete;
+    static bool active();
+
+private:
+    bool prev_;
+};
+
 // PyTorch's default Linear/Conv initialisation: weight kaiming_uniform(a = √5) → U(−1/√fan_in, 1/√fan_in),
 // and bias (when defined) U(−1/√fan_in, 1/√fan_in) with fan_in from the weight (0 when fan_in is 0).
 void default_weight_bias_init(Tensor& weight, Tensor& bias, Generator* gen = nullptr);

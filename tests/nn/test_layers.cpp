@@ -14,6 +14,7 @@
 #include <cmath>
 #include <set>
 
+#include "nn/init.h"
 #include "nn/layers.h"
 #include "tensor/autograd.h"
 #include "tensor/generator.h"
@@ -353,4 +354,27 @@ TEST_CASE("nn: pooling, activation and Flatten layers call their ops", "[cpu][nn
     CXR_EXPECT_CLOSE(Sigmoid().forward(x), T::sigmoid(x), 0.0, 0.0);
     CXR_EXPECT_CLOSE(Tanh().forward(x), T::tanh(x), 0.0, 0.0);
     CXR_EXPECT_CLOSE(Identity().forward(x), x, 0.0, 0.0);
+}
+
+TEST_CASE("nn: SkipRandomInit leaves parameters zero and the generator untouched, within its scope only",
+          "[cpu][nn]") {
+    Generator gen(42);
+    {
+        init::SkipRandomInit skip;
+        CHECK(init::SkipRandomInit::active());
+        Linear lin(16, 8, true, &gen);
+        Conv2d conv(3, 4, 3, 1, 1, 1, 1, true, &gen);
+        Embedding emb(10, 4, std::nullopt, &gen);
+        for (const T::Tensor& t : {lin.weight, lin.bias, conv.weight, conv.bias, emb.weight})
+            CHECK(T::sum(T::abs(t)).item() == 0.0);
+        {
+            init::SkipRandomInit nested;
+        }
+        CHECK(init::SkipRandomInit::active());  // a nested scope restores the outer state
+    }
+    CHECK_FALSE(init::SkipRandomInit::active());
+    CHECK(gen.offset() == 0);  // nothing was drawn
+    Linear drawn(16, 8, true, &gen);
+    CHECK(gen.offset() > 0);
+    CHECK(T::sum(T::abs(drawn.weight)).item() > 0.0);
 }
