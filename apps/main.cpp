@@ -35,6 +35,8 @@ const std::vector<Command>& commands() {
         {"msssim", "MS-SSIM between paired images of two sets (e.g. reconstructions vs originals)",
          cxr::apps::cmd_msssim},
         {"diversity", "intra-prompt diversity: mean pairwise MS-SSIM of the images of each prompt", cxr::apps::cmd_diversity},
+        {"generate", "text-to-image with a Stable Diffusion pipeline folder (diffusers' layout), guided, resumable",
+         cxr::apps::cmd_generate},
         {"data", "dataset tools: inspect a dataset (counts as JSON), write the phantom dataset", cxr::apps::cmd_data},
         {"phantom", "write the built-in phantom chest-radiograph dataset (PNGs + manifest)", cxr::apps::cmd_phantom},
     };

@@ -80,6 +80,29 @@ std::string prompt_prefix(int age, Race race, Sex sex) {
     return std::to_string(age) + " year old " + race_name(race) + " " + sex_word(sex) + ".";
 }
 
+std::optional<PromptDemographics> parse_prompt_prefix(const std::string& prompt) {
+    // "<digits> year old <race> <sex>." with single spaces after whitespace collapsing
+    const std::vector<std::string> w = split_string(collapse_whitespace(prompt), ' ');
+    if (w.size() < 5 || w[1] != "year" || w[2] != "old") return std::nullopt;
+    if (w[0].empty() || w[0].size() > 3 || w[0].find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    std::string sex_token = w[4];
+    if (sex_token.empty() || sex_token.back() != '.') return std::nullopt;
+    sex_token.pop_back();
+    auto lower = [](std::string t) {
+        for (char& c : t) c = (char)std::tolower((unsigned char)c);
+        return t;
+    };
+    PromptDemographics d;
+    d.age = std::stoi(w[0]);
+    for (Race r : {Race::asian, Race::black, Race::hispanic, Race::white})
+        if (lower(w[3]) == lower(race_name(r))) d.race = r;
+    for (Sex x : {Sex::male, Sex::female})
+        if (lower(sex_token) == sex_word(x)) d.sex = x;
+    if (d.race == Race::other_unknown || d.sex == Sex::unknown) return std::nullopt;
+    return d;
+}
+
 std::vector<std::string> split_sentences(const std::string& text) {
     const std::string s = collapse_whitespace(text);
     std::vector<std::string> raw;

@@ -37,6 +37,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,15 @@ constexpr int kClipTextTokens = 75;  // 77 positions minus start and end tokens
 
 std::string prompt_prefix(int age, Race race, Sex sex);  // "59 year old Black female."
 // Sentences of an impression by the rule above (whitespace collapsed, each without surrounding spaces).
+// The inverse of prompt_prefix: the age, race and sex of a prompt starting "<AGE> year old <RACE> <SEX>." (race and
+// sex words case-insensitive, as users type them), or nullopt when the prompt does not start that way.
+struct PromptDemographics {
+    int age = 0;
+    Race race = Race::other_unknown;
+    Sex sex = Sex::unknown;
+};
+std::optional<PromptDemographics> parse_prompt_prefix(const std::string& prompt);
+
 std::vector<std::string> split_sentences(const std::string& text);
 
 struct FitResult {

@@ -251,3 +251,23 @@ TEST_CASE("prompts: the conservative counter never undercounts the reference CLI
     CHECK(under == 0);
     WARN("conservative counter overcounts by " << 100.0 * over / std::max(1.0, total) << " % on average");
 }
+
+TEST_CASE("parse_prompt_prefix inverts prompt_prefix and rejects other prompts", "[cpu][data][prompts]") {
+    for (Race r : {Race::asian, Race::black, Race::hispanic, Race::white})
+        for (Sex s : {Sex::male, Sex::female})
+            for (int age : {0, 18, 66, 101}) {
+                const auto d = parse_prompt_prefix(prompt_prefix(age, r, s) + " No acute cardiopulmonary process.");
+                REQUIRE(d.has_value());
+                CHECK(d->age == age);
+                CHECK(d->race == r);
+                CHECK(d->sex == s);
+            }
+    const auto lower = parse_prompt_prefix("  40 year  old black MALE. cardiomegaly");  // case and spacing
+    REQUIRE(lower.has_value());
+    CHECK((lower->race == Race::black && lower->sex == Sex::male && lower->age == 40));
+    CHECK_FALSE(parse_prompt_prefix("a chest x-ray").has_value());
+    CHECK_FALSE(parse_prompt_prefix("40 year old martian male. x").has_value());
+    CHECK_FALSE(parse_prompt_prefix("forty year old white male. x").has_value());
+    CHECK_FALSE(parse_prompt_prefix("40 year old white male with effusion").has_value());  // no period after sex
+    CHECK_FALSE(parse_prompt_prefix("40 year old white").has_value());
+}
