@@ -39,6 +39,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using tensor::Tensor;
 
+using cxr::testing::error_of;
+
 namespace {
 
 // The scratch folder, made on first use and removed at exit. (A namespace-scope optional defined before the
@@ -127,15 +129,6 @@ std::string write_pattern(const fs::path& path, const Tensor& image) {
     return path.string();
 }
 
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
 }  // namespace
 

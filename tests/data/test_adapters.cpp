@@ -28,19 +28,11 @@
 using namespace cxr::data;
 namespace fs = std::filesystem;
 
+using cxr::testing::error_of;
+
 namespace {
 
 const std::string kFixtures = std::string(CXR_SOURCE_DIR) + "/tests/fixtures/datasets/";
-
-template <class F>
-std::string error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const cxr::Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -19,18 +19,9 @@ using cxr::data::CsvReader;
 using cxr::data::CsvTable;
 namespace fs = std::filesystem;
 
-namespace {
+using cxr::testing::error_of;
 
-// The message of the cxr::Error thrown by fn ("" when nothing is thrown).
-template <class F>
-std::string error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const cxr::Error& e) {
-        return e.what();
-    }
-    return "";
-}
+namespace {
 
 fs::path temp_dir() {
     fs::path d = fs::temp_directory_path() / ("cxr_test_csv_" + std::to_string(::getpid()));

@@ -14,17 +14,9 @@
 
 using namespace cxr::data;
 
-namespace {
+using cxr::testing::error_of;
 
-template <class F>
-std::string error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const cxr::Error& e) {
-        return e.what();
-    }
-    return "";
-}
+namespace {
 
 LabelValue label(const Record& r, const char* name) {
     const int i = label_index(name);

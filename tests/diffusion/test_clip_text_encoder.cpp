@@ -40,15 +40,7 @@ using nlohmann::json;
 
 namespace {
 
-const json& record() {
-    static const json j = [] {
-        const std::string path = std::string(CXR_SOURCE_DIR) + "/tests/fixtures/clip_text.json";
-        std::ifstream in(path);
-        if (!in) throw std::runtime_error("cannot open " + path + " (run tests/fixtures/tools/make_clip_text_fixtures.py)");
-        return json::parse(in);
-    }();
-    return j;
-}
+const json& record() { return cxr::testing::fixture_record("clip_text"); }
 
 const Fixtures& fixtures() {
     static const Fixtures fx("clip_text");

@@ -36,14 +36,7 @@ namespace T = cxr::tensor;
 
 namespace {
 
-const json& record() {
-    static const json r = [] {
-        std::ifstream in(std::string(CXR_SOURCE_DIR) + "/tests/fixtures/schedulers.json");
-        REQUIRE(in.good());
-        return json::parse(in);
-    }();
-    return r;
-}
+const json& record() { return cxr::testing::fixture_record("schedulers"); }
 
 const cxr::testing::Fixtures& fx() {
     static const cxr::testing::Fixtures f("schedulers");

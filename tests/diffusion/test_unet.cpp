@@ -54,17 +54,11 @@ using cxr::testing::Fixtures;
 namespace T = cxr::tensor;
 using nlohmann::json;
 
+using cxr::testing::error_of;
+
 namespace {
 
-const json& record() {
-    static const json j = [] {
-        const std::string path = std::string(CXR_SOURCE_DIR) + "/tests/fixtures/unet.json";
-        std::ifstream in(path);
-        if (!in) throw std::runtime_error("cannot open " + path + " (run tests/fixtures/tools/make_unet_fixtures.py)");
-        return json::parse(in);
-    }();
-    return j;
-}
+const json& record() { return cxr::testing::fixture_record("unet"); }
 
 const Fixtures& fixtures() {
     static const Fixtures fx("unet");
@@ -180,17 +174,6 @@ const json& preset_shapes(const std::string& name) {
     const json& presets = record().at("cases").at("presets");
     const json& shapes = presets.at(name).at("shapes");
     return shapes.is_string() ? presets.at("sd21").at("shapes") : shapes;  // sd21_base: "same as sd21"
-}
-
-// The message of the cxr::Error that fn throws ("" when it does not throw).
-template <class F>
-std::string error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const cxr::Error& e) {
-        return e.what();
-    }
-    return "";
 }
 
 // A small valid diffusers config to break one key at a time.

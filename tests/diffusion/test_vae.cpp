@@ -39,15 +39,7 @@ using nlohmann::json;
 
 namespace {
 
-const json& record() {
-    static const json j = [] {
-        const std::string path = std::string(CXR_SOURCE_DIR) + "/tests/fixtures/vae.json";
-        std::ifstream in(path);
-        if (!in) throw std::runtime_error("cannot open " + path + " (run tests/fixtures/tools/make_vae_fixtures.py)");
-        return json::parse(in);
-    }();
-    return j;
-}
+const json& record() { return cxr::testing::fixture_record("vae"); }
 
 const Fixtures& fixtures() {
     static const Fixtures fx("vae");

@@ -19,19 +19,7 @@ using cxr::tensor::Tensor;
 using cxr::testing::Fixtures;
 namespace T = cxr::tensor;
 
-namespace {
-
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const cxr::Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-}  // namespace
-
+using cxr::testing::error_of;
 TEST_CASE("lr schedules match torch.optim.lr_scheduler", "[cpu][lr_schedule]") {
     Fixtures fx("optim");
     const double base = 0.5;  // SCHED_BASE_LR of the fixture script

@@ -29,23 +29,14 @@ using cxr::tensor::DType;
 using cxr::testing::Fixtures;
 namespace T = cxr::tensor;
 
+using cxr::testing::error_of;
+
 namespace {
 
 std::set<std::string> keys_of(const StateDict& sd) {
     std::set<std::string> k;
     for (const auto& kv : sd) k.insert(kv.first);
     return k;
-}
-
-// The message of the cxr::Error thrown by fn ("" when nothing is thrown).
-template <class F>
-std::string error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const cxr::Error& e) {
-        return e.what();
-    }
-    return "";
 }
 
 }  // namespace

@@ -35,6 +35,8 @@ using cxr::tensor::Tensor;
 using cxr::testing::Fixtures;
 namespace T = cxr::tensor;
 
+using cxr::testing::error_of;
+
 namespace {
 
 // One parameter group of a fixture config: the indices of its parameters and its hyper-parameters (both option
@@ -190,15 +192,6 @@ void check_state_against_torch(const Fixtures& fx, const std::string& name, cons
 
 std::string temp_path(const std::string& stem) {
     return "/tmp/cxr_test_" + stem + "_" + std::to_string(getpid()) + ".safetensors";
-}
-
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const cxr::Error& e) {
-        return e.what();
-    }
-    return "";
 }
 
 }  // namespace

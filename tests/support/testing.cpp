@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <cmath>
 #include <sstream>
 
@@ -176,6 +178,27 @@ TempDir::TempDir(const std::string& name) {
 TempDir::~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+}
+
+std::string error_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const cxr::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+const nlohmann::json& fixture_record(const std::string& stem) {
+    static std::mutex mu;
+    static std::map<std::string, nlohmann::json> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(stem);
+    if (it != cache.end()) return it->second;
+    const std::string path = std::string(CXR_SOURCE_DIR) + "/tests/fixtures/" + stem + ".json";
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot open " + path + " (run the make_*_fixtures.py tool that writes it)");
+    return cache.emplace(stem, nlohmann::json::parse(in)).first->second;
 }
 
 }  // namespace cxr::testing

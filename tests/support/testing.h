@@ -4,7 +4,9 @@
 //   gradcheck     — central differences in f64 against the op's backward, for every input that requires grad;
 //   Fixtures      — reads a committed PyTorch fixture file (safetensors + JSON record) by tensor name;
 //   CXR_SKIP_WITHOUT_GPU — a visible skip for [gpu] tests on a machine without a device;
-//   TempDir       — a fresh scratch folder removed when the test ends.
+//   TempDir       — a fresh scratch folder removed when the test ends;
+//   error_of      — the message of the cxr::Error a callable throws ("" when it throws nothing);
+//   fixture_record — the JSON record beside a fixture file (tests/fixtures/<stem>.json), read once.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -14,6 +16,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "tensor/tensor.h"
 
@@ -55,6 +59,12 @@ private:
     std::string path_;
     std::map<std::string, Tensor> tensors_;
 };
+
+// The message of the cxr::Error thrown by fn ("" when nothing is thrown; other exceptions propagate).
+std::string error_of(const std::function<void()>& fn);
+
+// tests/fixtures/<stem>.json, parsed once per stem (throws naming the file and the tool that makes it when absent).
+const nlohmann::json& fixture_record(const std::string& stem);
 
 // Sets an environment variable for one scope (nullptr: unsets it) and restores the previous state, for the
 // switches read at each call (CXR_CUBLAS, CXR_CUDNN, CXR_GEMM_TC, ...).

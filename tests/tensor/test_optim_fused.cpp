@@ -33,16 +33,9 @@ using cxr::testing::random_input;
 namespace T = cxr::tensor;
 namespace nn = cxr::nn;
 
-namespace {
+using cxr::testing::error_of;
 
-std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const cxr::Error& e) {
-        return e.what();
-    }
-    return "";
-}
+namespace {
 
 // Empty when a and b hold the same bits (same shape and dtype), else a description of the first difference.
 template <class V>

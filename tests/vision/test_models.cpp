@@ -44,15 +44,7 @@ using nlohmann::json;
 
 namespace {
 
-const json& vision_keys() {
-    static const json j = [] {
-        const std::string path = std::string(CXR_SOURCE_DIR) + "/tests/fixtures/vision_keys.json";
-        std::ifstream in(path);
-        if (!in) throw std::runtime_error("cannot open " + path + " (run tests/fixtures/tools/make_vision_fixtures.py)");
-        return json::parse(in);
-    }();
-    return j;
-}
+const json& vision_keys() { return cxr::testing::fixture_record("vision_keys"); }
 
 std::string shape_csv(const Shape& s) {
     std::string r;
