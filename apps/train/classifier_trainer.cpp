@@ -14,6 +14,7 @@
 #include "data/labels.h"
 #include "data/loader.h"
 #include "metrics/classification.h"
+#include "metrics/fairness.h"
 #include "nn/checkpoint.h"
 #include "nn/clip.h"
 #include "nn/losses.h"
@@ -185,12 +186,87 @@ std::vector<std::string> ClassifierConfig::label_names() const {
 std::vector<int> ClassifierConfig::label_indices() const {
     std::vector<int> out;
     for (const auto& name : label_names()) {
+        if (is_demographic_target(name)) {
+            out.push_back(-1);
+            continue;
+        }
         const int i = data::label_index(name);
-        CXR_CHECK(i >= 0, "classifier config: \"", name, "\" is not a CheXpert label (data/labels.h)");
+        if (i < 0) {
+            std::string demo;
+            for (const auto& d : demographic_target_names()) demo += (demo.empty() ? "" : ", ") + d;
+            CXR_FAIL("classifier config: label \"", name,
+                     "\" is neither a CheXpert label (data/labels.h) nor a demographic target (", demo, ")");
+        }
         out.push_back(i);
     }
     CXR_CHECK(!out.empty(), "classifier config: no labels");
+    CXR_CHECK(!has_demographic_targets() || out.size() <= static_cast<size_t>(data::kNumChexpertLabels),
+              "classifier config: at most ", data::kNumChexpertLabels,
+              " labels when demographic targets are used, got ", out.size());
     return out;
+}
+
+bool ClassifierConfig::has_demographic_targets() const {
+    for (const auto& name : labels)
+        if (is_demographic_target(name)) return true;
+    return false;
+}
+
+// ---------------------------------------------------------------- demographic targets
+
+const std::vector<std::string>& demographic_target_names() {
+    static const std::vector<std::string> names = {"sex:female", "race:asian", "race:black", "race:hispanic",
+                                                   "race:white", "age:18-40",  "age:40-60",  "age:60-80",
+                                                   "age:80+"};
+    return names;
+}
+
+bool is_demographic_target(const std::string& label) {
+    const auto& n = demographic_target_names();
+    return std::find(n.begin(), n.end(), label) != n.end();
+}
+
+data::LabelValue demographic_target(const std::string& label, const data::Record& r) {
+    using data::LabelValue;
+    CXR_CHECK(is_demographic_target(label), "\"", label, "\" is not a demographic target");
+    auto value = [](bool positive) { return positive ? LabelValue::positive : LabelValue::negative; };
+    if (label == "sex:female") {
+        if (r.sex == data::Sex::unknown) return LabelValue::unknown;
+        return value(r.sex == data::Sex::female);
+    }
+    if (label.rfind("race:", 0) == 0) {
+        if (r.race == data::Race::other_unknown) return LabelValue::unknown;
+        std::string name = data::race_name(r.race);  // "Asian", ...
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        return value(label.substr(5) == name);
+    }
+    // age:<bin>, the bins of metrics/fairness.h
+    if (!r.has_age()) return LabelValue::unknown;
+    const std::string bin = metrics::age_bin(r.age);
+    if (bin.empty()) return LabelValue::unknown;  // younger than 18
+    return value(label.substr(4) == bin);
+}
+
+std::vector<data::Record> target_records(const ClassifierConfig& c, const std::vector<data::Record>& records) {
+    if (!c.has_demographic_targets()) return records;
+    const std::vector<std::string> names = c.label_names();
+    const std::vector<int> idx = c.label_indices();
+    std::vector<data::Record> out = records;
+    for (data::Record& r : out) {
+        std::array<data::LabelValue, data::kNumChexpertLabels> slots;
+        slots.fill(data::LabelValue::unknown);
+        for (size_t l = 0; l < names.size(); ++l)
+            slots[l] = idx[l] < 0 ? demographic_target(names[l], r) : r.labels[static_cast<size_t>(idx[l])];
+        r.labels = slots;
+    }
+    return out;
+}
+
+std::vector<int> target_columns(const ClassifierConfig& c) {
+    if (!c.has_demographic_targets()) return c.label_indices();
+    std::vector<int> cols(c.label_names().size());
+    for (size_t l = 0; l < cols.size(); ++l) cols[l] = static_cast<int>(l);
+    return cols;
 }
 
 // ---------------------------------------------------------------- pieces
@@ -229,7 +305,7 @@ data::LoaderOptions loader_options(const ClassifierConfig& c, bool training) {
     o.batch_size = c.batch_size;
     o.image_size = c.image_size;
     o.channels = c.channels;
-    o.label_indices = c.label_indices();
+    o.label_indices = target_columns(c);  // records pass through target_records() first
     o.shuffle = training;
     o.drop_last = false;
     o.seed = c.seed;
@@ -300,11 +376,11 @@ struct Evaluation {
     std::vector<std::vector<double>> scores;  // [L][N]
 };
 
-// Validation loss and AUROCs. The scores of every record, in record order.
+// Validation loss and AUROCs. The scores of every record, in record order. `records` are target_records().
 Evaluation evaluate_model(vision::ImageClassifier& model, const ClassifierConfig& c,
                           const std::vector<data::Record>& records, bool quiet, const std::string& label) {
     const tensor::Device dev = tensor::parse_device(c.device);
-    const std::vector<int> idx = c.label_indices();
+    const std::vector<int> idx = target_columns(c);
     const std::vector<std::string> names = c.label_names();
     const size_t L = idx.size(), N = records.size();
     Evaluation ev;
@@ -449,11 +525,11 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
 // ---------------------------------------------------------------- training
 
 TrainResult train_classifier(const ClassifierConfig& config, const std::vector<data::Record>& train_in,
-                             const std::vector<data::Record>& valid, const std::string& out_dir,
+                             const std::vector<data::Record>& valid_in, const std::string& out_dir,
                              const TrainHooks& hooks) {
     config.validate();
     CXR_CHECK(!train_in.empty(), "train_classifier: no training images");
-    CXR_CHECK(!valid.empty(), "train_classifier: no validation images");
+    CXR_CHECK(!valid_in.empty(), "train_classifier: no validation images");
     const tensor::Device dev = tensor::parse_device(config.device);
     const fs::path out(out_dir);
     fs::create_directories(out);
@@ -462,6 +538,10 @@ TrainResult train_classifier(const ClassifierConfig& config, const std::vector<d
     std::vector<data::Record> train = train_in;
     const auto policy = data::parse_uncertainty_policy(config.uncertainty);
     for (auto& r : train) data::apply_uncertainty_policy(r, policy);
+    if (config.has_demographic_targets()) train = target_records(config, train);
+    std::vector<data::Record> valid_targets;
+    if (config.has_demographic_targets()) valid_targets = target_records(config, valid_in);
+    const std::vector<data::Record>& valid = config.has_demographic_targets() ? valid_targets : valid_in;
 
     auto model = build_model(config);
     if (!config.init.empty()) initialise_from(*model, config);
@@ -617,9 +697,12 @@ std::shared_ptr<vision::ImageClassifier> load_classifier(const std::string& stem
 }
 
 metrics::Predictions predict(vision::ImageClassifier& model, const ClassifierConfig& config,
-                             const std::vector<data::Record>& records, bool quiet) {
+                             const std::vector<data::Record>& records_in, bool quiet) {
+    std::vector<data::Record> converted;
+    if (config.has_demographic_targets()) converted = target_records(config, records_in);
+    const std::vector<data::Record>& records = config.has_demographic_targets() ? converted : records_in;
     const Evaluation ev = evaluate_model(model, config, records, quiet, "predict");
-    const std::vector<int> idx = config.label_indices();
+    const std::vector<int> idx = target_columns(config);
     metrics::Predictions p;
     p.label_names = config.label_names();
     p.scores = ev.scores;
@@ -637,6 +720,22 @@ metrics::Predictions predict(vision::ImageClassifier& model, const ClassifierCon
         p.site.push_back(r.site);
     }
     return p;
+}
+
+Tensor score_images(vision::ImageClassifier& model, const ClassifierConfig& config, const Tensor& images) {
+    CXR_CHECK(images.dim() == 4 && images.size(1) == config.channels && images.size(2) == config.image_size &&
+                  images.size(3) == config.image_size,
+              "score_images: expected images [B, ", config.channels, ", ", config.image_size, ", ", config.image_size,
+              "], got ", tensor::shape_str(images.sizes()));
+    const tensor::Device dev = tensor::parse_device(config.device);
+    const bool was_training = model.is_training();
+    model.eval();
+    tensor::NoGradGuard no_grad;
+    data::Batch batch;
+    batch.images = images;
+    const Tensor logits = forward_logits(model, batch, config, dev);  // [B, L] f32
+    model.train(was_training);
+    return tensor::sigmoid(logits).to(tensor::Device::cpu()).contiguous();
 }
 
 }  // namespace cxr::apps

@@ -25,6 +25,18 @@
 // Initialisation (pretrain -> fine-tune): `init` names a checkpoint stem; its weights are loaded; when its label
 //   set differs from this run's, the head is replaced (a fresh head with this run's labels) and the checkpoint's
 //   head weights are dropped.
+// Demographic targets (for the demographic classifiers that check synthetic images, apps/synth/synthesize.h):
+//   `labels` may also name targets derived from each record's demographics instead of its findings:
+//     "sex:female"                                         1 for F, 0 for M, unknown when the sex is unknown;
+//     "race:asian", "race:black", "race:hispanic", "race:white"   one-vs-rest: 1 for that race, 0 for another of
+//                                                          the four, unknown when the race is other/unknown;
+//     "age:18-40", "age:40-60", "age:60-80", "age:80+"     the age bins of metrics/fairness.h (age_bin: [18, 40),
+//                                                          [40, 60), [60, 80), [80, inf)), one-vs-rest: 1 in the
+//                                                          bin, 0 in another bin, unknown without an age or < 18.
+//   They mix freely with CheXpert names (at most 14 labels in all when any is demographic). Unknown targets are
+//   masked like unknown findings, so the loss, per-label AUROC, best checkpoint, predict() truth columns and the
+//   predictions CSV work unchanged. Implementation: each record is copied with its label slot l holding the value of
+//   label l (demographic_targets below), and the loader reads slots 0..L-1.
 #pragma once
 
 #include <cstdint>
@@ -46,7 +58,8 @@ struct ClassifierConfig {
     // model
     std::string arch = "densenet121";  // vision/models.h
     std::string head = "linear";       // "linear" or "mlp" (1024→512→ReLU→Dropout(0.5)→classes)
-    std::vector<std::string> labels;   // CheXpert names ("Effusion" accepted); empty = the 14 CheXpert labels
+    std::vector<std::string> labels;   // CheXpert names ("Effusion" accepted) and/or demographic targets
+                                       // ("sex:female", "race:*", "age:*", above); empty = the 14 CheXpert labels
     int image_size = 224;
     int channels = 3;                  // loaded channels; a gray (1-channel) image is repeated to the model's 3
     std::vector<double> mean = {0.485, 0.456, 0.406};  // per-channel normalisation (ImageNet's by default)
@@ -80,10 +93,26 @@ struct ClassifierConfig {
     static ClassifierConfig from_json(const nlohmann::json& j);
     nlohmann::json to_json() const;
     void validate() const;
-    // The label names in the order of the model's outputs, and their CheXpert indices.
+    // The label names in the order of the model's outputs, and their CheXpert indices (-1 for a demographic
+    // target). An unknown name throws naming it.
     std::vector<std::string> label_names() const;
     std::vector<int> label_indices() const;
+    bool has_demographic_targets() const;
 };
+
+// The demographic target names accepted in ClassifierConfig::labels: sex:female, race:asian, race:black,
+// race:hispanic, race:white, age:18-40, age:40-60, age:60-80, age:80+.
+const std::vector<std::string>& demographic_target_names();
+bool is_demographic_target(const std::string& label);
+// The value of a demographic target for a record (positive / negative / unknown, rules above); throws on a name
+// that is not a demographic target.
+data::LabelValue demographic_target(const std::string& label, const data::Record& record);
+// Records as the loader sees them for a config: unchanged when every label is a CheXpert label; otherwise copies
+// whose label slot l holds the value of the config's label l (CheXpert or demographic) and slots >= L unknown.
+std::vector<data::Record> target_records(const ClassifierConfig& config, const std::vector<data::Record>& records);
+// The loader's target columns for the records of target_records(): label_indices() for CheXpert-only configs,
+// else 0..L-1.
+std::vector<int> target_columns(const ClassifierConfig& config);
 
 // The trainer's resumable bookkeeping (stored in every checkpoint's meta as "state").
 struct TrainState {
@@ -133,5 +162,11 @@ ClassifierConfig checkpoint_config(const std::string& stem);
 // (1/0; unknown/uncertain empty) and its demographics (sex, age, race, site); image_id = the image path.
 metrics::Predictions predict(vision::ImageClassifier& model, const ClassifierConfig& config,
                              const std::vector<data::Record>& records, bool quiet = true);
+
+// Scores (sigmoid of the logits) [B, L] f32 on the CPU of images already at the config's size: images [B, C, S, S]
+// in [0, 1] with C = config.channels (as the loader delivers them before augmentation); normalised and run as in
+// validation (eval mode, no gradients, the config's device and autocast).
+tensor::Tensor score_images(vision::ImageClassifier& model, const ClassifierConfig& config,
+                            const tensor::Tensor& images);
 
 }  // namespace cxr::apps
