@@ -16,5 +16,7 @@ int cmd_fid(int argc, char** argv);        // apps/cmd_image_metrics.cpp
 int cmd_msssim(int argc, char** argv);     // apps/cmd_image_metrics.cpp
 int cmd_diversity(int argc, char** argv);  // apps/cmd_image_metrics.cpp
 int cmd_generate(int argc, char** argv);
+int cmd_train_diffusion(int argc, char** argv);
+int cmd_synthesize(int argc, char** argv);
 
 }  // namespace cxr::apps

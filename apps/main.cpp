@@ -35,8 +35,13 @@ const std::vector<Command>& commands() {
         {"msssim", "MS-SSIM between paired images of two sets (e.g. reconstructions vs originals)",
          cxr::apps::cmd_msssim},
         {"diversity", "intra-prompt diversity: mean pairwise MS-SSIM of the images of each prompt", cxr::apps::cmd_diversity},
+        {"train-diffusion", "fine-tune a Stable Diffusion folder on X-ray images and reports (RoentGen-style), resumable",
+         cxr::apps::cmd_train_diffusion},
         {"generate", "text-to-image with a Stable Diffusion pipeline folder (diffusers' layout), guided, resumable",
          cxr::apps::cmd_generate},
+        {"synthesize", "balanced synthetic set (all sex x race prompts per impression) with demographic-classifier QC "
+                       "and retries, resumable",
+         cxr::apps::cmd_synthesize},
         {"data", "dataset tools: inspect a dataset (counts as JSON), write the phantom dataset", cxr::apps::cmd_data},
         {"phantom", "write the built-in phantom chest-radiograph dataset (PNGs + manifest)", cxr::apps::cmd_phantom},
     };
