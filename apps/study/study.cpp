@@ -1,6 +1,8 @@
 // The study runner (apps/study/study.h).
 #include "apps/study/study.h"
 
+#include "apps/config_json.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -30,19 +32,6 @@ using nlohmann::json;
 
 namespace {
 
-void check_keys(const json& j, const std::string& where, std::initializer_list<const char*> known) {
-    CXR_CHECK(j.is_object(), where, ": expected a JSON object");
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        bool ok = false;
-        std::string list;
-        for (const char* k : known) {
-            ok = ok || it.key() == k;
-            list += (list.empty() ? "" : ", ") + std::string(k);
-        }
-        CXR_CHECK(ok, where, ": unknown key \"", it.key(), "\" (known: ", list, ")");
-    }
-}
-
 template <class T>
 std::vector<T> one_or_list(const json& j, const std::string& where) {
     try {
@@ -56,13 +45,13 @@ std::vector<T> one_or_list(const json& j, const std::string& where) {
 }  // namespace
 
 StudyConfig StudyConfig::from_json(const json& j, const std::string& base_dir) {
-    check_keys(j, "study config",
+    check_known_keys(j, "study config",
                {"name", "data", "model", "strategies", "baseline", "seeds", "evaluate", "samples"});
     StudyConfig c;
     try {
         c.name = j.value("name", c.name);
         const json& d = j.at("data");
-        check_keys(d, "data", {"train", "valid", "tests", "synthetic", "synthetic_description", "synthetic_stand_in"});
+        check_known_keys(d, "data", {"train", "valid", "tests", "synthetic", "synthetic_description", "synthetic_stand_in"});
         c.train = DataSource::from_json(d.at("train"), "data.train", base_dir);
         c.valid = DataSource::from_json(d.at("valid"), "data.valid", base_dir);
         if (d.contains("synthetic")) {
@@ -77,7 +66,7 @@ StudyConfig StudyConfig::from_json(const json& j, const std::string& base_dir) {
         for (size_t i = 0; i < d["tests"].size(); ++i) {
             const json& t = d["tests"][i];
             const std::string where = "data.tests[" + std::to_string(i) + "]";
-            check_keys(t, where, {"name", "source", "description"});
+            check_known_keys(t, where, {"name", "source", "description"});
             StudyTest st;
             st.name = t.at("name").get<std::string>();
             CXR_CHECK(!st.name.empty() && names.insert(st.name).second, where, ": test names must be unique and non-empty");
@@ -93,7 +82,7 @@ StudyConfig StudyConfig::from_json(const json& j, const std::string& base_dir) {
         for (size_t i = 0; i < j["strategies"].size(); ++i) {
             const json& s = j["strategies"][i];
             const std::string where = "strategies[" + std::to_string(i) + "]";
-            check_keys(s, where, {"name", "kind", "train", "real_images", "synthetic_images", "synthetic_amounts",
+            check_known_keys(s, where, {"name", "kind", "train", "real_images", "synthetic_images", "synthetic_amounts",
                                   "alpha", "pretrain_lr", "finetune_lr", "oversample"});
             StudyStrategy st;
             st.name = s.at("name").get<std::string>();
@@ -140,7 +129,7 @@ StudyConfig StudyConfig::from_json(const json& j, const std::string& base_dir) {
         if (j.contains("seeds")) c.seeds = one_or_list<uint64_t>(j["seeds"], "seeds");
         CXR_CHECK(!c.seeds.empty(), "seeds: at least one seed");
         const json ev = j.value("evaluate", json::object());
-        check_keys(ev, "evaluate", {"bootstrap", "seed", "groups", "min_subgroup_size"});
+        check_known_keys(ev, "evaluate", {"bootstrap", "seed", "groups", "min_subgroup_size"});
         c.bootstrap = ev.value("bootstrap", c.bootstrap);
         c.eval_seed = ev.value("seed", c.eval_seed);
         if (ev.contains("groups")) c.groups = ev["groups"].get<std::vector<std::vector<std::string>>>();
@@ -151,7 +140,7 @@ StudyConfig StudyConfig::from_json(const json& j, const std::string& base_dir) {
         }
         c.min_subgroup_size = ev.value("min_subgroup_size", c.min_subgroup_size);
         const json sm = j.value("samples", json::object());
-        check_keys(sm, "samples", {"findings", "per_cell"});
+        check_known_keys(sm, "samples", {"findings", "per_cell"});
         c.sample_findings = sm.value("findings", std::vector<std::string>{"No Finding", "Cardiomegaly",
                                                                           "Pleural Effusion", "Pneumothorax"});
         c.samples_per_cell = sm.value("per_cell", int64_t{1});

@@ -2,6 +2,8 @@
 // prompt designs, the seed rule, the acceptance rule, the outputs and the resume rule are documented there).
 #include "apps/synth/synthesize.h"
 
+#include "apps/config_json.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -48,20 +50,7 @@ std::string joined(const std::vector<std::string>& v) {
     return s;
 }
 
-template <class T>
-void read(const json& j, const char* key, T& out, const std::string& where = "synthesis config") {
-    if (!j.contains(key)) return;
-    try {
-        out = j.at(key).get<T>();
-    } catch (const json::exception& e) {
-        CXR_FAIL(where, ": \"", key, "\" has the wrong type (", e.what(), ")");
-    }
-}
-
-std::string resolve(const std::string& path, const std::string& base_dir) {
-    if (path.empty() || base_dir.empty() || fs::path(path).is_absolute()) return path;
-    return (fs::path(base_dir) / path).lexically_normal().string();
-}
+const char* const kWhere = "synthesis config";
 
 const std::array<const char*, 4> kRaceTargets = {"race:asian", "race:black", "race:hispanic", "race:white"};
 const std::array<const char*, 4> kAgeTargets = {"age:18-40", "age:40-60", "age:60-80", "age:80+"};
@@ -77,26 +66,21 @@ std::vector<std::string> needed_labels(const std::string& attribute) {
 }  // namespace
 
 SynthesisConfig SynthesisConfig::from_json(const json& j, const std::string& base_dir) {
-    CXR_CHECK(j.is_object(), "synthesis config: expected a JSON object");
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        const auto& keys = synthesis_keys();
-        CXR_CHECK(std::find(keys.begin(), keys.end(), it.key()) != keys.end(), "synthesis config: unknown key \"",
-                  it.key(), "\" (known: ", joined(keys), ")");
-    }
+    check_known_keys(j, kWhere, synthesis_keys());
     SynthesisConfig c;
-    read(j, "model", c.model);
-    c.model = resolve(c.model, base_dir);
+    read_key(j, "model", c.model, kWhere);
+    c.model = resolve_config_path(c.model, base_dir);
     CXR_CHECK(j.contains("source"), "synthesis config: \"source\" (the records whose impressions are expanded) is "
                                     "required");
     c.source = DataSource::from_json(j.at("source"), "synthesis config: source", base_dir);
-    read(j, "design", c.design);
-    read(j, "images_per_prompt", c.images_per_prompt);
-    read(j, "steps", c.steps);
-    read(j, "guidance", c.guidance);
-    read(j, "scheduler", c.scheduler);
-    read(j, "negative", c.negative);
-    read(j, "seed", c.seed);
-    read(j, "max_retries", c.max_retries);
+    read_key(j, "design", c.design, kWhere);
+    read_key(j, "images_per_prompt", c.images_per_prompt, kWhere);
+    read_key(j, "steps", c.steps, kWhere);
+    read_key(j, "guidance", c.guidance, kWhere);
+    read_key(j, "scheduler", c.scheduler, kWhere);
+    read_key(j, "negative", c.negative, kWhere);
+    read_key(j, "seed", c.seed, kWhere);
+    read_key(j, "max_retries", c.max_retries, kWhere);
     if (j.contains("qc")) {
         const json& q = j.at("qc");
         CXR_CHECK(q.is_object(), "synthesis config: \"qc\" must be an object {classifier, attributes, on_failure}");
@@ -104,18 +88,18 @@ SynthesisConfig SynthesisConfig::from_json(const json& j, const std::string& bas
             CXR_CHECK(it.key() == "classifier" || it.key() == "attributes" || it.key() == "on_failure",
                       "synthesis config: unknown key \"qc.", it.key(),
                       "\" (known: classifier, attributes, on_failure)");
-        read(q, "classifier", c.qc.classifier, "synthesis config: qc");
-        c.qc.classifier = resolve(c.qc.classifier, base_dir);
-        read(q, "attributes", c.qc.attributes, "synthesis config: qc");
-        read(q, "on_failure", c.qc.on_failure, "synthesis config: qc");
+        read_key(q, "classifier", c.qc.classifier, "synthesis config: qc");
+        c.qc.classifier = resolve_config_path(c.qc.classifier, base_dir);
+        read_key(q, "attributes", c.qc.attributes, "synthesis config: qc");
+        read_key(q, "on_failure", c.qc.on_failure, "synthesis config: qc");
     }
-    read(j, "max_sources", c.max_sources);
-    read(j, "batch", c.batch);
-    read(j, "device", c.device);
-    read(j, "variant", c.variant);
-    read(j, "out", c.out);
-    c.out = resolve(c.out, base_dir);
-    read(j, "name", c.name);
+    read_key(j, "max_sources", c.max_sources, kWhere);
+    read_key(j, "batch", c.batch, kWhere);
+    read_key(j, "device", c.device, kWhere);
+    read_key(j, "variant", c.variant, kWhere);
+    read_key(j, "out", c.out, kWhere);
+    c.out = resolve_config_path(c.out, base_dir);
+    read_key(j, "name", c.name, kWhere);
     c.validate();
     return c;
 }

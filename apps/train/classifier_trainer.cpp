@@ -1,6 +1,8 @@
 // The classifier trainer (apps/train/classifier_trainer.h).
 #include "apps/train/classifier_trainer.h"
 
+#include "apps/config_json.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -50,66 +52,44 @@ const std::vector<std::string>& config_keys() {
     return k;
 }
 
-template <class T>
-void read(const json& j, const char* key, T& out) {
-    if (!j.contains(key)) return;
-    try {
-        out = j.at(key).get<T>();
-    } catch (const json::exception& e) {
-        CXR_FAIL("classifier config: \"", key, "\" has the wrong type (", e.what(), ")");
-    }
-}
-
-bool one_of(const std::string& v, std::initializer_list<const char*> options) {
-    for (const char* o : options)
-        if (v == o) return true;
-    return false;
-}
+const char* const kWhere = "classifier config";
 
 }  // namespace
 
 ClassifierConfig ClassifierConfig::from_json(const json& j) {
-    CXR_CHECK(j.is_object(), "classifier config: expected a JSON object");
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        const auto& keys = config_keys();
-        if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) {
-            std::string known;
-            for (const auto& k : keys) known += (known.empty() ? "" : ", ") + k;
-            CXR_FAIL("classifier config: unknown key \"", it.key(), "\" (known: ", known, ")");
-        }
-    }
+    check_known_keys(j, kWhere, config_keys());
     ClassifierConfig c;
-    read(j, "arch", c.arch);
-    read(j, "head", c.head);
-    read(j, "labels", c.labels);
-    read(j, "image_size", c.image_size);
-    read(j, "channels", c.channels);
+    read_key(j, "arch", c.arch, kWhere);
+    read_key(j, "head", c.head, kWhere);
+    read_key(j, "labels", c.labels, kWhere);
+    read_key(j, "image_size", c.image_size, kWhere);
+    read_key(j, "channels", c.channels, kWhere);
     if (c.channels == 1 && !j.contains("mean")) c.mean = {0.449};  // the mean of ImageNet's three
     if (c.channels == 1 && !j.contains("std")) c.std = {0.226};
-    read(j, "mean", c.mean);
-    read(j, "std", c.std);
-    read(j, "optimizer", c.optimizer);
-    read(j, "lr", c.lr);
-    read(j, "weight_decay", c.weight_decay);
-    read(j, "momentum", c.momentum);
-    read(j, "schedule", c.schedule);
-    read(j, "warmup_epochs", c.warmup_epochs);
-    read(j, "epochs", c.epochs);
-    read(j, "batch_size", c.batch_size);
-    read(j, "accumulation", c.accumulation);
-    read(j, "clip_grad_norm", c.clip_grad_norm);
-    read(j, "loss", c.loss);
-    read(j, "focal_alpha", c.focal_alpha);
-    read(j, "focal_gamma", c.focal_gamma);
-    read(j, "uncertainty", c.uncertainty);
-    read(j, "patience", c.patience);
-    read(j, "augment", c.augment);
-    read(j, "init", c.init);
-    read(j, "autocast", c.autocast);
-    read(j, "device", c.device);
-    read(j, "seed", c.seed);
-    read(j, "workers", c.workers);
-    read(j, "cache", c.cache);
+    read_key(j, "mean", c.mean, kWhere);
+    read_key(j, "std", c.std, kWhere);
+    read_key(j, "optimizer", c.optimizer, kWhere);
+    read_key(j, "lr", c.lr, kWhere);
+    read_key(j, "weight_decay", c.weight_decay, kWhere);
+    read_key(j, "momentum", c.momentum, kWhere);
+    read_key(j, "schedule", c.schedule, kWhere);
+    read_key(j, "warmup_epochs", c.warmup_epochs, kWhere);
+    read_key(j, "epochs", c.epochs, kWhere);
+    read_key(j, "batch_size", c.batch_size, kWhere);
+    read_key(j, "accumulation", c.accumulation, kWhere);
+    read_key(j, "clip_grad_norm", c.clip_grad_norm, kWhere);
+    read_key(j, "loss", c.loss, kWhere);
+    read_key(j, "focal_alpha", c.focal_alpha, kWhere);
+    read_key(j, "focal_gamma", c.focal_gamma, kWhere);
+    read_key(j, "uncertainty", c.uncertainty, kWhere);
+    read_key(j, "patience", c.patience, kWhere);
+    read_key(j, "augment", c.augment, kWhere);
+    read_key(j, "init", c.init, kWhere);
+    read_key(j, "autocast", c.autocast, kWhere);
+    read_key(j, "device", c.device, kWhere);
+    read_key(j, "seed", c.seed, kWhere);
+    read_key(j, "workers", c.workers, kWhere);
+    read_key(j, "cache", c.cache, kWhere);
     c.validate();
     return c;
 }

@@ -1,6 +1,8 @@
 // Data sources of workflow configs (apps/train/data_source.h).
 #include "apps/train/data_source.h"
 
+#include "apps/config_json.h"
+
 #include <filesystem>
 
 #include "data/adapters/adapters.h"
@@ -11,11 +13,8 @@ namespace cxr::apps {
 
 DataSource DataSource::from_json(const nlohmann::json& j, const std::string& where, const std::string& base_dir) {
     CXR_CHECK(j.is_object(), where, ": a data source must be a JSON object with \"dataset\" and \"root\"");
-    static const std::vector<std::string> keys = {"dataset", "root", "split",      "options", "frontal",
-                                                  "pa_only", "max_images", "site", "resplit"};
-    for (auto it = j.begin(); it != j.end(); ++it)
-        CXR_CHECK(std::find(keys.begin(), keys.end(), it.key()) != keys.end(), where, ": unknown key \"", it.key(),
-                  "\" (known: dataset, root, split, options, frontal, pa_only, max_images, site, resplit)");
+    check_known_keys(j, where, {"dataset", "root", "split", "options", "frontal", "pa_only", "max_images", "site",
+                                "resplit"});
     DataSource s;
     try {
         s.dataset = j.at("dataset").get<std::string>();

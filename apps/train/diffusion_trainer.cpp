@@ -1,6 +1,8 @@
 // The diffusion trainer (apps/train/diffusion_trainer.h has the procedure and the files it writes).
 #include "apps/train/diffusion_trainer.h"
 
+#include "apps/config_json.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -50,67 +52,46 @@ const std::vector<std::string>& config_keys() {
     return k;
 }
 
-template <class T>
-void read(const json& j, const char* key, T& out) {
-    if (!j.contains(key)) return;
-    try {
-        out = j.at(key).get<T>();
-    } catch (const json::exception& e) {
-        CXR_FAIL("diffusion config: \"", key, "\" has the wrong type (", e.what(), ")");
-    }
-}
-
-bool one_of(const std::string& v, std::initializer_list<const char*> options) {
-    for (const char* o : options)
-        if (v == o) return true;
-    return false;
-}
+const char* const kWhere = "diffusion config";
 
 }  // namespace
 
 DiffusionTrainConfig DiffusionTrainConfig::from_json(const json& j) {
-    CXR_CHECK(j.is_object(), "diffusion config: expected a JSON object");
-    const auto& keys = config_keys();
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        if (std::find(keys.begin(), keys.end(), it.key()) != keys.end()) continue;
-        std::string known;
-        for (const auto& k : keys) known += (known.empty() ? "" : ", ") + k;
-        CXR_FAIL("diffusion config: unknown key \"", it.key(), "\" (known: ", known, ")");
-    }
+    check_known_keys(j, kWhere, config_keys());
     DiffusionTrainConfig c;
-    read(j, "model", c.model);
-    read(j, "image_size", c.image_size);
-    read(j, "prompt", c.prompt);
-    read(j, "latents", c.latents);
-    read(j, "batch_size", c.batch_size);
-    read(j, "accumulation", c.accumulation);
-    read(j, "lr", c.lr);
-    read(j, "schedule", c.schedule);
-    read(j, "warmup_steps", c.warmup_steps);
-    read(j, "adam_beta1", c.adam_beta1);
-    read(j, "adam_beta2", c.adam_beta2);
-    read(j, "adam_eps", c.adam_eps);
-    read(j, "weight_decay", c.weight_decay);
-    read(j, "max_grad_norm", c.max_grad_norm);
-    read(j, "epochs", c.epochs);
-    read(j, "max_steps", c.max_steps);
-    read(j, "p_uncond", c.p_uncond);
-    read(j, "train_text_encoder", c.train_text_encoder);
-    read(j, "min_snr_gamma", c.min_snr_gamma);
-    read(j, "noise_offset", c.noise_offset);
-    read(j, "ema", c.ema);
-    read(j, "ema_decay", c.ema_decay);
-    read(j, "ema_warmup", c.ema_warmup);
-    read(j, "checkpoint_every", c.checkpoint_every);
-    read(j, "sample_every", c.sample_every);
-    read(j, "sample_prompts", c.sample_prompts);
-    read(j, "sample_steps", c.sample_steps);
-    read(j, "sample_guidance", c.sample_guidance);
-    read(j, "sample_seed", c.sample_seed);
-    read(j, "device", c.device);
-    read(j, "seed", c.seed);
-    read(j, "workers", c.workers);
-    read(j, "cache", c.cache);
+    read_key(j, "model", c.model, kWhere);
+    read_key(j, "image_size", c.image_size, kWhere);
+    read_key(j, "prompt", c.prompt, kWhere);
+    read_key(j, "latents", c.latents, kWhere);
+    read_key(j, "batch_size", c.batch_size, kWhere);
+    read_key(j, "accumulation", c.accumulation, kWhere);
+    read_key(j, "lr", c.lr, kWhere);
+    read_key(j, "schedule", c.schedule, kWhere);
+    read_key(j, "warmup_steps", c.warmup_steps, kWhere);
+    read_key(j, "adam_beta1", c.adam_beta1, kWhere);
+    read_key(j, "adam_beta2", c.adam_beta2, kWhere);
+    read_key(j, "adam_eps", c.adam_eps, kWhere);
+    read_key(j, "weight_decay", c.weight_decay, kWhere);
+    read_key(j, "max_grad_norm", c.max_grad_norm, kWhere);
+    read_key(j, "epochs", c.epochs, kWhere);
+    read_key(j, "max_steps", c.max_steps, kWhere);
+    read_key(j, "p_uncond", c.p_uncond, kWhere);
+    read_key(j, "train_text_encoder", c.train_text_encoder, kWhere);
+    read_key(j, "min_snr_gamma", c.min_snr_gamma, kWhere);
+    read_key(j, "noise_offset", c.noise_offset, kWhere);
+    read_key(j, "ema", c.ema, kWhere);
+    read_key(j, "ema_decay", c.ema_decay, kWhere);
+    read_key(j, "ema_warmup", c.ema_warmup, kWhere);
+    read_key(j, "checkpoint_every", c.checkpoint_every, kWhere);
+    read_key(j, "sample_every", c.sample_every, kWhere);
+    read_key(j, "sample_prompts", c.sample_prompts, kWhere);
+    read_key(j, "sample_steps", c.sample_steps, kWhere);
+    read_key(j, "sample_guidance", c.sample_guidance, kWhere);
+    read_key(j, "sample_seed", c.sample_seed, kWhere);
+    read_key(j, "device", c.device, kWhere);
+    read_key(j, "seed", c.seed, kWhere);
+    read_key(j, "workers", c.workers, kWhere);
+    read_key(j, "cache", c.cache, kWhere);
     c.validate();
     return c;
 }
