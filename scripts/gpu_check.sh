@@ -2,7 +2,8 @@
 # `make gpu-check`: build with CUDA, run every [gpu] test (then the whole suite on the CUDA build), compute-sanitizer
 # (memcheck) on the GPU tests, the CUDA op benchmark (bench_cuda_ops -> bench/results/<stamp>-cuda-ops.json), the
 # same cases in PyTorch where it imports (<stamp>-torch.json, joined into <stamp>-side-by-side.md), and the metrics
-# benchmark on CPU and GPU (<stamp>-metrics.json, beside scikit-learn when it imports). Writes a log naming GPU,
+# benchmark on CPU and GPU (<stamp>-metrics.json, beside scikit-learn when it imports), and Stable Diffusion 1.5's
+# components at 512 px (bench_diffusion, seconds per call in the log). Writes a log naming GPU,
 # driver, CUDA version, commit and date under bench/results/. On a machine without a GPU it builds the CUDA
 # configuration and says plainly that nothing ran on a GPU.
 #
@@ -111,6 +112,8 @@ step() {  # step NAME COMMAND...: runs under the time limit; a failure is logged
     else
       echo "gpu-check: PyTorch is not importable here: no side-by-side"
     fi
+    step "Stable Diffusion 1.5 components at 512 px on the GPU (seconds per call)" \
+      build-cuda/bench_diffusion --device cuda --size 512 --repeat 3
     step "metrics benchmark, CPU and GPU" build-cuda/bench_metrics --json "bench/results/${stamp}-metrics.json"
     publish "bench/results/${stamp}-metrics.json"
     if python3 -c "import sklearn" >/dev/null 2>&1; then
