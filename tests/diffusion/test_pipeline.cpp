@@ -5,12 +5,15 @@
 // and reloading, per-image seeds, and the errors of bad folders and options.
 #include "tests/support/testing.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "diffusion/pipeline.h"
 #include "diffusion/pretrained.h"
+#include "tensor/device.h"
 #include "tensor/ops/creation.h"
+#include "tensor/ops/reduce.h"
 #include "tensor/ops/view.h"
 
 using namespace cxr::diffusion;
@@ -166,4 +169,28 @@ TEST_CASE("StableDiffusionPipeline on CUDA matches diffusers' images and the CPU
     s.num_inference_steps = 3;
     s.seeds = {5, 6};
     CXR_EXPECT_CLOSE(gpu.generate(s).images, cpu.generate(s).images, kAtol, kRtol);
+}
+
+// Real weights (DESIGN.md §5, the fourth scale): CXR_SD_MODEL names a Stable Diffusion 1.x/2.x folder in diffusers'
+// layout (e.g. a local copy of stable-diffusion-v1-5, or a RoentGen checkpoint converted to safetensors). Skipped
+// visibly without it. On the CPU this takes about a minute (one 2-step generation at 256 px: bench/results/diffusion_cpu.md).
+TEST_CASE("A real Stable Diffusion folder loads strictly and generates", "[real-data][diffusion][pipeline][slow]") {
+    const char* dir = std::getenv("CXR_SD_MODEL");
+    if (!dir || !*dir) CXR_SKIP("CXR_SD_MODEL is not set (a diffusers Stable Diffusion folder)");
+    PipelineLoadOptions lo;
+    if (const char* dev = std::getenv("CXR_SD_DEVICE")) lo.device = T::parse_device(dev);
+    StableDiffusionPipeline pipe = StableDiffusionPipeline::load(dir, lo);
+    CHECK(pipe.vae_scale_factor() == 8);
+    CHECK(pipe.text_encoder->config().max_position_embeddings == 77);
+    GenerateOptions o;
+    o.prompts = {"66 year old White female. No acute cardiopulmonary process."};
+    o.height = o.width = 256;
+    o.num_inference_steps = 2;
+    o.seeds = {0};
+    const GenerateResult r = pipe.generate(o);
+    REQUIRE(r.images.shape() == T::Shape{1, 3, 256, 256});
+    const T::Tensor flat = T::reshape(r.images, {-1});
+    CHECK(T::amin(flat).item() >= 0.0);
+    CHECK(T::amax(flat).item() <= 1.0);
+    CHECK(T::std(flat).item() > 0.01);  // not a constant image: the weights did something
 }
