@@ -1,11 +1,13 @@
 // `cxr generate`: text-to-image with a Stable Diffusion pipeline folder (diffusers' layout; diffusion/pipeline.h).
 // Image k (prompt p = k div n, copy j = k mod n, for n images per prompt) starts from the Philox noise of seed
 // (--seed + k), so any image can be regenerated alone, a batch gives the images generated one by one, and a killed
-// run resumes: images whose PNG exists are kept and skipped. Outputs under --out:
+// run resumes: images whose PNG exists are kept and skipped, after checking that the settings that decide the images
+// (model, prompts, steps, guidance, scheduler, seed, size, ...) equal the recorded ones. Outputs under --out:
 //   images/<k, 6 digits>.png   8-bit RGB (or grayscale with --grayscale: the mean of the three channels)
 //   manifest.csv               the generic manifest (data/README.md): path, report = the prompt, dataset "synthetic",
 //                              and age / race / sex when the prompt starts "<AGE> year old <RACE> <SEX>."
-//   generate.json              the resolved options, the pipeline's files, each image's prompt and seed, the run record
+//   generate.json              written first with "status": "running" and the settings, then at the end with the
+//                              pipeline's files, each image's prompt and seed and the run record ("complete")
 // Every file is written under a temporary name and renamed, so an interrupted run leaves no half-written image.
 #include <filesystem>
 #include <fstream>
@@ -129,9 +131,48 @@ int cmd_generate(int argc, char** argv) {
               "cxr generate: --eta applies to the DDIM scheduler only (use --scheduler ddim)");
 
     const fs::path out(out_dir), images_dir = out / "images";
-    fs::create_directories(images_dir);
     const int64_t total = (int64_t)prompts.size() * per_prompt;
     const bool grayscale = args.flag("grayscale"), quiet = args.flag("quiet");
+    const int64_t f = pipe.vae_scale_factor();
+    const int64_t height = args.get_int("height") > 0 ? args.get_int("height") : pipe.unet->config.sample_size[0] * f;
+    const int64_t width = args.get_int("width") > 0 ? args.get_int("width")
+                          : args.get_int("height") > 0 ? height
+                                                       : pipe.unet->config.sample_size[1] * f;
+    // Everything that decides the images (not batch, device or quiet): a resumed run must match it exactly.
+    const nlohmann::json options = {{"model", fs::absolute(model_dir).lexically_normal().string()},
+                                    {"variant", lo.variant},
+                                    {"prompts", prompts},
+                                    {"images_per_prompt", per_prompt},
+                                    {"steps", steps},
+                                    {"guidance", args.get_double("guidance")},
+                                    {"guidance_rescale", guidance_rescale},
+                                    {"scheduler", pipe.scheduler_config.to_json()},
+                                    {"eta", eta},
+                                    {"seed", seed},
+                                    {"negative", args.get("negative")},
+                                    {"height", height},
+                                    {"width", width},
+                                    {"grayscale", grayscale}};
+    const fs::path record_path = out / "generate.json";
+    if (fs::exists(record_path)) {
+        nlohmann::json old;
+        try {
+            std::ifstream in(record_path);
+            old = nlohmann::json::parse(in);
+        } catch (const std::exception& e) {
+            CXR_FAIL("cxr generate: ", record_path.string(), " is not valid JSON (", e.what(),
+                     "); remove it or use another --out");
+        }
+        std::string differ;
+        for (const auto& [key, value] : options.items())
+            if (!old.contains("options") || !old["options"].contains(key) || old["options"][key] != value)
+                differ += (differ.empty() ? "" : ", ") + key;
+        CXR_CHECK(differ.empty(), "cxr generate: ", out_dir, " holds a run with other settings (", differ,
+                  "); use another --out, or the same settings to resume it");
+    }
+    fs::create_directories(images_dir);
+    // The record is written before the first image, so a killed run's images are never without their settings.
+    write_json_atomically(record_path, {{"status", "running"}, {"options", options}, {"run", run_record()}});
     std::cout << "cxr generate: " << prompts.size() << " prompt(s) × " << per_prompt << " = " << total << " images, "
               << steps << " steps, guidance " << args.get_double("guidance") << ", " << diffusion::to_string(pipe.scheduler_config.kind)
               << std::endl;
@@ -148,8 +189,16 @@ int cmd_generate(int argc, char** argv) {
         std::cout << "resuming: " << total - (int64_t)todo.size() << " image(s) already in " << images_dir.string()
                   << std::endl;
 
+    // Model calls per batch = the scheduler's timestep count (PNDM runs n + 1 of them for n steps).
+    int64_t calls_per_batch = 0;
+    {
+        auto sched = pipe.make_scheduler();
+        sched->set_timesteps(steps);
+        calls_per_batch = (int64_t)sched->timesteps().size();
+    }
+    const int64_t batches = ((int64_t)todo.size() + batch - 1) / batch;
     std::unique_ptr<Progress> bar;
-    if (!quiet) bar = std::make_unique<Progress>("generate", (int64_t)todo.size() * steps);
+    if (!quiet) bar = std::make_unique<Progress>("generate", batches * calls_per_batch);
     int64_t done_steps = 0;
     for (size_t start = 0; start < todo.size(); start += (size_t)batch) {
         const size_t end = std::min(todo.size(), start + (size_t)batch);
@@ -159,8 +208,8 @@ int cmd_generate(int argc, char** argv) {
             g.seeds.push_back((uint64_t)seed + (uint64_t)todo[i]);
         }
         if (!args.get("negative").empty()) g.negative_prompts.assign(g.prompts.size(), args.get("negative"));
-        g.height = args.get_int("height");
-        g.width = args.get_int("width") > 0 ? args.get_int("width") : g.height;
+        g.height = height;
+        g.width = width;
         g.num_inference_steps = steps;
         g.guidance_scale = args.get_double("guidance");
         g.guidance_rescale = guidance_rescale;
@@ -198,18 +247,13 @@ int cmd_generate(int argc, char** argv) {
                           {"seed", seed + k}});
     }
     data::write_manifest((out / "manifest.csv").string(), records);
-    nlohmann::json j = {{"model", model_dir},
+    nlohmann::json j = {{"status", "complete"},
+                        {"options", options},
                         {"weight_files", pipe.weight_files},
-                        {"scheduler", pipe.scheduler_config.to_json()},
-                        {"options",
-                         {{"steps", steps}, {"guidance", args.get_double("guidance")},
-                          {"guidance_rescale", guidance_rescale}, {"eta", eta}, {"seed", seed},
-                          {"images_per_prompt", per_prompt}, {"negative", args.get("negative")},
-                          {"height", args.get_int("height")}, {"width", args.get_int("width")},
-                          {"grayscale", grayscale}, {"variant", lo.variant}, {"device", args.get("device")}}},
+                        {"device", args.get("device")},
                         {"images", images},
                         {"run", run_record()}};
-    write_json_atomically(out / "generate.json", j);
+    write_json_atomically(record_path, j);
     std::cout << "wrote " << total << " images to " << images_dir.string() << " and " << (out / "manifest.csv").string()
               << "\n";
     return 0;

@@ -20,6 +20,7 @@
 #include "apps/progress.h"
 #include "apps/train/data_source.h"
 #include "apps/train/diffusion_trainer.h"
+#include "nn/checkpoint.h"
 #include "tensor/error.h"
 
 namespace cxr::apps {
@@ -87,11 +88,15 @@ int cmd_train_diffusion(int argc, char** argv) {
     resolved["train"] = config.to_json();
     resolved["data"] = source.to_json();
     resolved["out"] = out;
-    write_json_atomically(fs::path(out) / "train_config.json", resolved);
+    // A resumed run's folder keeps its record until the trainer has accepted the resume (a refused one must not
+    // overwrite the original run's settings).
+    const bool resuming = nn::checkpoint_exists((fs::path(out) / "last").string());
+    if (!resuming) write_json_atomically(fs::path(out) / "train_config.json", resolved);
 
     DiffusionTrainHooks hooks;
     hooks.quiet = args.flag("quiet");
     const DiffusionTrainResult r = train_diffusion(config, records, out, hooks);
+    if (resuming) write_json_atomically(fs::path(out) / "train_config.json", resolved);
     std::cout << "wrote " << out << " (" << r.steps_run << " steps; pipeline " << r.pipeline_dir << ")\n";
     return 0;
 }

@@ -1,6 +1,8 @@
 // Progress bar, atomic JSON writer and run record (see progress.h).
 #include "apps/progress.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -31,6 +33,7 @@ void Progress::update(int64_t done, const std::string& note) {
     double eta = rate > 0 ? (total_ - done) / rate : 0.0;
     const int width = 30;
     int filled = total_ > 0 ? (int)(width * done / total_) : width;
+    filled = std::max(0, std::min(width, filled));  // a count past the total must not break the bar
     std::fprintf(stderr, "\r%s [%s%s] %lld/%lld %.1f it/s ETA %.0fs %s", label_.c_str(), std::string(filled, '#').c_str(),
                  std::string(width - filled, '.').c_str(), (long long)done, (long long)total_, rate, eta, note.c_str());
     std::fflush(stderr);

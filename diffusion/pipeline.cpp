@@ -84,6 +84,7 @@ StableDiffusionPipeline StableDiffusionPipeline::load(const std::string& root, c
     p.vae_config = read_component_config((r / "vae").string());
     p.vae = std::make_shared<AutoencoderKL>(AutoencoderKLConfig::from_json(p.vae_config));
     p.vae->load_weights(component_weights(r / "vae", o.variant, p.weight_files));
+    p.vae->decode_batch_limit = 4;  // a large batch at 512 px would need ~1 GiB of activations per image at once
 
     p.scheduler_config = SchedulerConfig::from_json(read_component_config((r / "scheduler").string()), o.scheduler);
 
@@ -149,9 +150,14 @@ GenerateResult StableDiffusionPipeline::generate(const GenerateOptions& o) {
 
     ts::NoGradGuard ng;
     const Tensor cond = encode_prompts(o.prompts, o.clip_skip);  // [B, 77, D]
-    std::vector<std::string> negatives = o.negative_prompts;
-    if (negatives.empty()) negatives.assign((size_t)B, "");
-    const Tensor uncond = encode_prompts(negatives, o.clip_skip);  // [B, 77, D]
+    // The unconditional embeddings are needed only with guidance, and diffusers takes them from the last hidden
+    // state whatever clip_skip is (clip skip applies to the prompt's embeddings only).
+    Tensor uncond;
+    if (o.guidance_scale > 1.0) {
+        std::vector<std::string> negatives = o.negative_prompts;
+        if (negatives.empty()) negatives.assign((size_t)B, "");
+        uncond = encode_prompts(negatives, 0);  // [B, 77, D]
+    }
 
     Tensor latents;
     if (o.latents.defined()) {
@@ -201,19 +207,24 @@ void StableDiffusionPipeline::save(const std::string& out_root) const {
     save_component((r / "unet").string(), unet_config, *unet);
     save_component((r / "vae").string(), vae_config, *vae);
     fs::create_directories(r / "scheduler");
-    {
-        const fs::path tmp = r / "scheduler" / "scheduler_config.json.tmp";
-        std::ofstream(tmp) << scheduler_config.to_json().dump(2) << "\n";
-        fs::rename(tmp, r / "scheduler" / "scheduler_config.json");
-    }
+    write_file_atomically((r / "scheduler" / "scheduler_config.json").string(), scheduler_config.to_json().dump(2) + "\n");
     fs::create_directories(r / "tokenizer");
-    for (const auto& e : fs::directory_iterator(tokenizer_dir))
-        if (e.is_regular_file())
-            fs::copy_file(e.path(), r / "tokenizer" / e.path().filename(), fs::copy_options::overwrite_existing);
+    const bool same_tokenizer = fs::exists(r / "tokenizer") && fs::equivalent(r / "tokenizer", tokenizer_dir);
+    if (!same_tokenizer)
+        for (const auto& e : fs::directory_iterator(tokenizer_dir))
+            if (e.is_regular_file())
+                fs::copy_file(e.path(), r / "tokenizer" / e.path().filename(), fs::copy_options::overwrite_existing);
+    // The index lists what this folder holds: the five components written above, every other component the source
+    // listed (safety checker, feature extractor, image encoder) as absent — diffusers would otherwise look for
+    // folders that are not here — and no safety checker required.
     nlohmann::json index_json = index.raw;
+    for (auto& [key, value] : index_json.items())
+        if (!key.empty() && key[0] != '_' && value.is_array() && value.size() == 2 && key != "tokenizer" &&
+            key != "text_encoder" && key != "unet" && key != "vae" && key != "scheduler")
+            value = nlohmann::json::array({nullptr, nullptr});
+    if (index_json.contains("requires_safety_checker")) index_json["requires_safety_checker"] = false;
     index_json["scheduler"] = {"diffusers", to_string(scheduler_config.kind)};  // the scheduler in use
-    std::ofstream(r / "model_index.json.tmp") << index_json.dump(2) << "\n";
-    fs::rename(r / "model_index.json.tmp", r / "model_index.json");
+    write_file_atomically((r / "model_index.json").string(), index_json.dump(2) + "\n");
 }
 
 }  // namespace cxr::diffusion

@@ -14,7 +14,8 @@
 // Each image's starting noise depends only on its own seed, so a batch reproduces the images generated one by one,
 // and the same seed gives the same image on any batch size.
 //   save(root):  writes the folder back in diffusers' layout (model_index.json, configs, one safetensors file per
-//                component, the tokenizer's files copied), so diffusers can load what cxr trained.
+//                component, the tokenizer's files copied; components cxr does not hold — safety checker, feature
+//                extractor — listed as absent), so diffusers can load what cxr trained.
 #pragma once
 
 #include <functional>
@@ -57,7 +58,8 @@ struct GenerateOptions {
     double eta = 0.0;                           // DDIM only
     std::vector<uint64_t> seeds;                // one per image; empty: seed_base + i
     uint64_t seed_base = 0;
-    Tensor latents;                             // optional initial latents [B, C_lat, H/f, W/f] (then seeds unused)
+    Tensor latents;                             // optional initial latents [B, C_lat, H/f, W/f]; the seeds then
+                                                // seed only the noise of stochastic steps (DDPM, DDIM η > 0)
     int64_t clip_skip = 0;
     bool decode = true;                         // false: return the latents only
     // Called after each denoising step (progress bars).
@@ -66,7 +68,8 @@ struct GenerateOptions {
 
 struct GenerateResult {
     Tensor latents;  // [B, C_lat, h, w] the final latents (scaled, as the UNet sees them)
-    Tensor images;   // [B, 3, H, W] in [0, 1], the pipeline's dtype, on the CPU (undefined when decode is false)
+    Tensor images;   // [B, 3, H, W] in [0, 1], the pipeline's dtype, on the CPU (undefined when decode is false);
+                     // the VAE decodes at most vae->decode_batch_limit (4) images at a time
 };
 
 class StableDiffusionPipeline {

@@ -37,29 +37,30 @@ std::string with_variant(const std::string& name, const std::string& variant) {
     return name.substr(0, dot) + "." + variant + name.substr(dot);
 }
 
-void write_text_atomically(const fs::path& path, const std::string& text) {
+}  // namespace
+
+void write_file_atomically(const std::string& path_text, const std::string& text) {
+    const fs::path path(path_text);
     const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        CXR_CHECK(out.good(), "save_component: cannot write ", tmp.string());
+        CXR_CHECK(out.good(), "cannot write ", tmp.string());
         out << text;
         out.flush();
         if (!out.good()) {
             out.close();
             std::error_code ec;
             fs::remove(tmp, ec);
-            CXR_FAIL("save_component: writing ", tmp.string(), " failed (disk full?)");
+            CXR_FAIL("writing ", tmp.string(), " failed (disk full?)");
         }
     }
     std::error_code ec;
     fs::rename(tmp, path, ec);
     if (ec) {
         fs::remove(tmp, ec);
-        CXR_FAIL("save_component: cannot rename ", tmp.string(), " to ", path.string());
+        CXR_FAIL("cannot rename ", tmp.string(), " to ", path.string());
     }
 }
-
-}  // namespace
 
 PipelineIndex read_pipeline_index(const std::string& root) {
     const fs::path path = fs::path(root) / "model_index.json";
@@ -206,7 +207,7 @@ void save_component(const std::string& dir, const nlohmann::json& config, const 
     const nn::StateDict sd = module.state_dict();
     tensor::save_tensor_file((fs::path(dir) / weights_file_name(base, variant)).string(),
                              std::map<std::string, tensor::Tensor>(sd.begin(), sd.end()), {{"format", "pt"}});
-    write_text_atomically(fs::path(dir) / "config.json", config.dump(2) + "\n");
+    write_file_atomically((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
 }
 
 }  // namespace cxr::diffusion

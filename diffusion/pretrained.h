@@ -78,6 +78,10 @@ std::string weights_file_name(const std::string& base, const std::string& varian
 nn::LoadReport load_component(nn::Module& module, const std::string& dir, const std::string& variant = "",
                               const nn::LoadOptions& options = {});
 
+// Writes `text` to `path` through a temporary file in the same folder and a rename; a failed write (a full disk)
+// throws and leaves `path` as it was.
+void write_file_atomically(const std::string& path, const std::string& text);
+
 // Writes <dir>/config.json and <dir>/<base>[.variant].safetensors from the module's state dict (dir is created).
 // `metadata` goes into the safetensors header ({"format": "pt"} is always added, as torch's save_file expects).
 void save_component(const std::string& dir, const nlohmann::json& config, const nn::Module& module,

@@ -1,8 +1,6 @@
 // The study runner (apps/study/study.h).
 #include "apps/study/study.h"
 
-#include "apps/config_json.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -14,6 +12,7 @@
 #include <numeric>
 #include <set>
 
+#include "apps/config_json.h"
 #include "apps/progress.h"
 #include "apps/study/report.h"
 #include "data/labels.h"

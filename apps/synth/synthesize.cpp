@@ -2,8 +2,6 @@
 // prompt designs, the seed rule, the acceptance rule, the outputs and the resume rule are documented there).
 #include "apps/synth/synthesize.h"
 
-#include "apps/config_json.h"
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -11,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "apps/config_json.h"
 #include "apps/progress.h"
 #include "apps/train/classifier_trainer.h"
 #include "data/adapters/adapters.h"
@@ -292,6 +291,9 @@ std::map<int64_t, json> load_finished(const fs::path& jsonl, const fs::path& out
             continue;  // the half-written last line of a killed run
         }
         if (!j.is_object() || !j.contains("item") || !j.contains("copy") || !j.contains("kept")) continue;
+        CXR_CHECK(j["item"].is_number_integer() && j["copy"].is_number_integer() && j["kept"].is_boolean(),
+                  "cannot resume in '", out.string(), "': a line of ", jsonl.string(),
+                  " has a non-integer item/copy or a non-boolean kept: ", line.substr(0, 120));
         const int64_t item = j["item"], copy = j["copy"];
         CXR_CHECK(item >= 0 && item < static_cast<int64_t>(items.size()) && copy >= 0 && copy < per_prompt,
                   "cannot resume in '", out.string(), "': ", jsonl.string(), " names image (", item, ", ", copy,

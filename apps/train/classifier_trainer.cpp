@@ -1,8 +1,6 @@
 // The classifier trainer (apps/train/classifier_trainer.h).
 #include "apps/train/classifier_trainer.h"
 
-#include "apps/config_json.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -12,6 +10,7 @@
 #include <limits>
 #include <sstream>
 
+#include "apps/config_json.h"
 #include "apps/progress.h"
 #include "data/labels.h"
 #include "data/loader.h"

@@ -1,10 +1,9 @@
 // Data sources of workflow configs (apps/train/data_source.h).
 #include "apps/train/data_source.h"
 
-#include "apps/config_json.h"
-
 #include <filesystem>
 
+#include "apps/config_json.h"
 #include "data/adapters/adapters.h"
 #include "data/select.h"
 #include "tensor/error.h"

@@ -1,8 +1,6 @@
 // The diffusion trainer (apps/train/diffusion_trainer.h has the procedure and the files it writes).
 #include "apps/train/diffusion_trainer.h"
 
-#include "apps/config_json.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,11 +11,13 @@
 #include <memory>
 #include <sstream>
 
+#include "apps/config_json.h"
 #include "apps/progress.h"
 #include "data/image_io.h"
 #include "data/loader.h"
 #include "data/prompts.h"
 #include "diffusion/pipeline.h"
+#include "diffusion/pretrained.h"
 #include "diffusion/train.h"
 #include "nn/checkpoint.h"
 #include "nn/clip.h"
@@ -270,7 +270,32 @@ void truncate_log(const fs::path& path, int64_t step) {
         }
     }
     in.close();
-    std::ofstream(path, std::ios::trunc) << kept;
+    diffusion::write_file_atomically(path.string(), kept);  // a crash mid-rewrite keeps the old log
+}
+
+// The settings a resumed run must share with the checkpoint's: the config without the keys that do not change
+// results (loader workers, the image cache).
+json resume_relevant(json config) {
+    config.erase("workers");
+    config.erase("cache");
+    return config;
+}
+
+// What the run trains on: the image count and an FNV-1a hash of every image path and its report, so a resume on
+// another data set (a changed manifest, another source) is refused instead of silently continuing on other images.
+json data_fingerprint(const std::vector<data::Record>& records) {
+    uint64_t h = 1469598103934665603ULL;
+    auto mix = [&](const std::string& s) {
+        for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+        h = (h ^ 0xffu) * 1099511628211ULL;  // a separator, so "ab"+"c" differs from "a"+"bc"
+    };
+    for (const auto& r : records) {
+        mix(r.image_path);
+        mix(r.report);
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    return {{"images", records.size()}, {"fingerprint", hex}};
 }
 
 // Token ids [B, 77] i64 of the prompts (the pipeline's tokenizer, padded as the pipeline pads).
@@ -372,10 +397,15 @@ DiffusionTrainResult train_diffusion(const DiffusionTrainConfig& config, const s
     int64_t start = 0;
     if (nn::checkpoint_exists(last)) {
         const nn::LoadedCheckpoint ck = nn::read_checkpoint(last);
-        const json saved = ck.meta.value("config", json::object());
-        CXR_CHECK(saved == config_json, "train-diffusion: cannot resume in '", out_dir,
-                  "': its checkpoint was trained with another config: ", config_differences(config_json, saved),
+        const json saved = resume_relevant(ck.meta.value("config", json::object()));
+        CXR_CHECK(saved == resume_relevant(config_json), "train-diffusion: cannot resume in '", out_dir,
+                  "': its checkpoint was trained with another config: ",
+                  config_differences(resume_relevant(config_json), saved),
                   ". Use another output folder or the same config.");
+        if (ck.meta.contains("data"))
+            CXR_CHECK(ck.meta["data"] == data_fingerprint(records), "train-diffusion: cannot resume in '", out_dir,
+                      "': its checkpoint was trained on other images (", ck.meta["data"].dump(), ", now ",
+                      data_fingerprint(records).dump(), "). Use another output folder or the same data.");
         nn::load_checkpoint(last, trainables, &optimizer);
         if (ema) {
             auto state = ema->state_dict();  // the shadow as just loaded
@@ -399,6 +429,7 @@ DiffusionTrainResult train_diffusion(const DiffusionTrainConfig& config, const s
     auto save = [&](int64_t steps_done) {
         const tensor::Generator& g = tensor::default_generator();
         const json meta = {{"config", config_json},
+                           {"data", data_fingerprint(records)},
                            {"step", steps_done},
                            {"ema_updates", ema ? ema->num_updates() : int64_t{0}},
                            {"rng", {{"seed", g.seed()}, {"offset", g.offset()}}},

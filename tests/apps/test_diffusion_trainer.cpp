@@ -137,6 +137,15 @@ TEST_CASE("diffusion trainer: a killed run resumes bit-identically on the CPU", 
     other.lr = 2e-3;
     CHECK_THROWS_WITH(apps::train_diffusion(other, records, full.path(), quiet()),
                       Catch::Contains("cannot resume") && Catch::Contains("lr"));
+    // Other images (one record fewer, or one report changed) refuse to resume too; loader settings do not matter.
+    std::vector<data::Record> fewer(records.begin(), records.end() - 1);
+    CHECK_THROWS_WITH(apps::train_diffusion(c, fewer, full.path(), quiet()), Catch::Contains("other images"));
+    std::vector<data::Record> edited = records;
+    edited[3].report += " Small effusion.";
+    CHECK_THROWS_WITH(apps::train_diffusion(c, edited, full.path(), quiet()), Catch::Contains("other images"));
+    apps::DiffusionTrainConfig more_workers = c;
+    more_workers.workers = c.workers + 1;
+    CHECK_NOTHROW(apps::train_diffusion(more_workers, records, full.path(), quiet()));  // finished: nothing to run
 }
 
 TEST_CASE("diffusion trainer: exported pipeline holds the EMA weights, loads back and generates; samples",

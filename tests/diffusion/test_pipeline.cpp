@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "diffusion/pipeline.h"
 #include "diffusion/pretrained.h"
 #include "tensor/device.h"
@@ -88,6 +90,45 @@ TEST_CASE("In float64 the pipeline agrees with diffusers' float64 run to the sch
         CXR_EXPECT_CLOSE(r.latents, fx.get(std::string(name) + "64.latents"), 3e-6, 1e-6);
         CXR_EXPECT_CLOSE(r.images, fx.get(std::string(name) + "64.image"), 1e-6, 1e-6);
     }
+}
+
+TEST_CASE("clip_skip applies to the prompt's embeddings only, as in diffusers", "[cpu][diffusion][pipeline]") {
+    Fixtures fx("sd_tiny");
+    PipelineLoadOptions lo;
+    lo.dtype = cxr::tensor::DType::f64;
+    StableDiffusionPipeline pipe = StableDiffusionPipeline::load(kPipe, lo);
+    GenerateOptions o;
+    o.prompts = {kPrompt};
+    o.num_inference_steps = 4;
+    o.clip_skip = 1;
+    o.latents = fx.get("latents0");
+    CXR_EXPECT_CLOSE(pipe.generate(o).latents, fx.get("pndm64_skip1.latents"), 3e-6, 1e-6);
+}
+
+TEST_CASE("save() lists the components it does not write as absent, so diffusers does not look for them",
+          "[cpu][diffusion][pipeline]") {
+    TempDir dir("pipeline_index");
+    fs::copy(kPipe, dir / "src", fs::copy_options::recursive);
+    nlohmann::json index;
+    {
+        std::ifstream in(dir / "src/model_index.json");
+        index = nlohmann::json::parse(in);
+    }
+    // as runwayml's SD 1.5 folder lists them
+    index["safety_checker"] = {"stable_diffusion", "StableDiffusionSafetyChecker"};
+    index["feature_extractor"] = {"transformers", "CLIPImageProcessor"};
+    index["requires_safety_checker"] = true;
+    std::ofstream(dir / "src/model_index.json") << index.dump(2);
+    StableDiffusionPipeline pipe = StableDiffusionPipeline::load(dir / "src");
+    pipe.save(dir / "out");
+    const PipelineIndex saved = read_pipeline_index(dir / "out");
+    CHECK_FALSE(saved.components.at("safety_checker").present());
+    CHECK_FALSE(saved.components.at("feature_extractor").present());
+    CHECK(saved.components.at("unet").class_name == "UNet2DConditionModel");
+    CHECK(saved.raw["requires_safety_checker"] == false);
+    pipe.save(dir / "src");  // saving over its own folder (the tokenizer is not copied onto itself)
+    CHECK(StableDiffusionPipeline::load(dir / "src").tokenizer->encode_for_model(kPrompt) ==
+          pipe.tokenizer->encode_for_model(kPrompt));
 }
 
 TEST_CASE("The fp16 variant, saving and reloading, and per-image seeds", "[cpu][diffusion][pipeline]") {
