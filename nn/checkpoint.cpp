@@ -66,24 +66,32 @@ void save_checkpoint(const std::string& stem, const Module& model, const Optimiz
     const fs::path dir = fs::path(stem).parent_path();
     if (!dir.empty()) fs::create_directories(dir);
     const std::string token = new_token();
-    const std::string model_path = stem + ".safetensors";
-    const std::string optim_path = stem + ".optim.safetensors";
+    const std::string model_path = stem + ".safetensors", optim_path = stem + ".optim.safetensors";
+    const std::string model_new = stem + ".new.safetensors", optim_new = stem + ".new.optim.safetensors";
 
+    // Phase 1: the new files under the ".new" names, then the sidecar naming them (the commit point: from here on
+    // the new checkpoint is the valid one, and until here the previous one was untouched).
     std::map<std::string, Tensor> weights;
     for (const auto& [k, v] : model.state_dict()) weights[k] = v;
-    tensor::save_tensor_file(model_path, weights, {{"format", "pt"}, {"cxr_checkpoint_token", token}});
-    nlohmann::json files = {{"model", file_name(model_path)}, {"optimizer", nullptr}};
-    if (optimizer) {
-        tensor::save_tensor_file(optim_path, optimizer->state_dict(),
+    tensor::save_tensor_file(model_new, weights, {{"format", "pt"}, {"cxr_checkpoint_token", token}});
+    if (optimizer)
+        tensor::save_tensor_file(optim_new, optimizer->state_dict(),
                                  {{"optimizer", optimizer->name()}, {"cxr_checkpoint_token", token}});
-        files["optimizer"] = file_name(optim_path);
-    } else {
-        std::error_code ec;
-        fs::remove(optim_path, ec);  // a stale one from an earlier save must not be mistaken for this one's
-    }
-    const nlohmann::json sidecar = {{"format", "cxr-checkpoint"}, {"version", kVersion}, {"token", token},
-                                    {"files", files},           {"meta", meta}};
-    write_text_atomically(stem + ".json", sidecar.dump(2) + "\n");
+    auto sidecar = [&](const std::string& model_file, const std::string& optim_file) {
+        nlohmann::json files = {{"model", file_name(model_file)},
+                                {"optimizer", optimizer ? nlohmann::json(file_name(optim_file)) : nlohmann::json()}};
+        return nlohmann::json{{"format", "cxr-checkpoint"}, {"version", kVersion}, {"token", token},
+                              {"files", files}, {"meta", meta}}.dump(2) + "\n";
+    };
+    write_text_atomically(stem + ".json", sidecar(model_new, optim_new));
+    // Phase 2: the files take their final names (S.safetensors is what PyTorch users load), then the sidecar
+    // names those. A crash in between leaves a sidecar naming ".new" files that were already renamed: the reader
+    // then takes the final name when it carries the sidecar's token.
+    fs::rename(model_new, model_path);
+    std::error_code ec;
+    if (optimizer) fs::rename(optim_new, optim_path);
+    else fs::remove(optim_path, ec);  // a stale one from an earlier save must not be mistaken for this one's
+    write_text_atomically(stem + ".json", sidecar(model_path, optim_path));
 }
 
 bool checkpoint_exists(const std::string& stem) { return fs::exists(stem + ".json"); }
@@ -108,7 +116,14 @@ LoadedCheckpoint read_checkpoint(const std::string& stem) {
               "'", side_path, "': the sidecar lacks \"token\" or \"files.model\"");
     const std::string token = side["token"];
     const fs::path dir = fs::path(stem).parent_path();
-    auto resolve = [&](const std::string& name) { return (dir / name).string(); };
+    // A name ".new.<x>" whose file is gone was renamed to its final name by the second phase of the save (see
+    // save_checkpoint); the token check below still decides whether that file belongs to this sidecar.
+    auto resolve = [&](const std::string& name) {
+        const std::string path = (dir / name).string();
+        const size_t at = name.find(".new.");
+        if (fs::exists(path) || at == std::string::npos) return path;
+        return (dir / (name.substr(0, at) + name.substr(at + 4))).string();
+    };
 
     LoadedCheckpoint out;
     out.meta = side.value("meta", nlohmann::json::object());
@@ -135,7 +150,11 @@ LoadedCheckpoint read_checkpoint(const std::string& stem) {
 
 nlohmann::json load_checkpoint(const std::string& stem, Module& model, Optimizer* optimizer,
                                const LoadOptions& options) {
-    LoadedCheckpoint ck = read_checkpoint(stem);
+    return load_checkpoint(read_checkpoint(stem), stem, model, optimizer, options);
+}
+
+nlohmann::json load_checkpoint(const LoadedCheckpoint& ck, const std::string& stem, Module& model,
+                               Optimizer* optimizer, const LoadOptions& options) {
     if (optimizer) {
         CXR_CHECK(!ck.optimizer.empty(), "checkpoint '", stem, "' holds no optimizer state");
         CXR_CHECK(ck.optimizer_name == optimizer->name(), "checkpoint '", stem, "' holds ", ck.optimizer_name,

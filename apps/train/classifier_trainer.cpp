@@ -542,7 +542,7 @@ TrainResult train_classifier(const ClassifierConfig& config, const std::vector<d
         CXR_CHECK(saved == config_json, "cannot resume in '", out_dir,
                   "': its checkpoint was trained with another config: ", config_differences(config_json, saved),
                   ". Use another output folder or the same config.");
-        nn::load_checkpoint(last, *model, optimizer.get());
+        nn::load_checkpoint(ck, last, *model, optimizer.get());
         state = TrainState::from_json(ck.meta.at("state"));
         tensor::default_generator().manual_seed(ck.meta.at("rng").at("seed").get<uint64_t>());
         tensor::default_generator().set_offset(ck.meta.at("rng").at("offset").get<uint64_t>());

@@ -406,7 +406,7 @@ DiffusionTrainResult train_diffusion(const DiffusionTrainConfig& config, const s
             CXR_CHECK(ck.meta["data"] == data_fingerprint(records), "train-diffusion: cannot resume in '", out_dir,
                       "': its checkpoint was trained on other images (", ck.meta["data"].dump(), ", now ",
                       data_fingerprint(records).dump(), "). Use another output folder or the same data.");
-        nn::load_checkpoint(last, trainables, &optimizer);
+        nn::load_checkpoint(ck, last, trainables, &optimizer);
         if (ema) {
             auto state = ema->state_dict();  // the shadow as just loaded
             state["ema.num_updates"] =

@@ -134,3 +134,68 @@ TEST_CASE("checkpoint: loading errors name the problem", "[cpu][nn][checkpoint]"
         CHECK_THROWS_WITH(nn::read_checkpoint(dir / "ck"), Catch::Contains("not a cxr checkpoint"));
     }
 }
+
+// The two-phase save (nn/checkpoint.h): the states a crash can leave during an overwrite of checkpoint A by B,
+// rebuilt by hand from the files of two complete saves, each read back as one whole checkpoint.
+TEST_CASE("checkpoint: an overwrite interrupted at any point leaves one whole checkpoint", "[cpu][nn][checkpoint]") {
+    TempDir dir;
+    auto net_a = small_net(1), net_b = small_net(2);
+    nn::SGD sgd_a(net_a->parameters(), nn::SGDOptions{}), sgd_b(net_b->parameters(), nn::SGDOptions{});
+    nn::save_checkpoint(dir / "b", *net_b, &sgd_b, {{"which", "B"}});
+    auto sidecar_of = [&](const std::string& stem) {
+        std::ifstream in(dir / (stem + ".json"));
+        return nlohmann::json::parse(in);
+    };
+    auto reset_a = [&] {
+        for (const char* f : {"ck.safetensors", "ck.optim.safetensors", "ck.new.safetensors", "ck.new.optim.safetensors",
+                              "ck.json"})
+            fs::remove(dir / f);
+        nn::save_checkpoint(dir / "ck", *net_a, &sgd_a, {{"which", "A"}});
+    };
+    auto which = [&] { return nn::read_checkpoint(dir / "ck").meta.at("which").get<std::string>(); };
+    // B's files under ck's names, and B's sidecar naming them as phase 1 or phase 2 writes it
+    auto b_sidecar = [&](bool phase1) {
+        nlohmann::json s = sidecar_of("b");
+        s["files"]["model"] = phase1 ? "ck.new.safetensors" : "ck.safetensors";
+        s["files"]["optimizer"] = phase1 ? "ck.new.optim.safetensors" : "ck.optim.safetensors";
+        std::ofstream(dir / "ck.json", std::ios::trunc) << s.dump();
+    };
+
+    // a save that completed leaves no ".new" files and names the final ones
+    reset_a();
+    CHECK(which() == "A");
+    CHECK_FALSE(fs::exists(dir / "ck.new.safetensors"));
+    CHECK(sidecar_of("ck")["files"]["model"] == "ck.safetensors");
+
+    // crash in phase 1, after B's new files were written but before the sidecar: A is intact
+    reset_a();
+    fs::copy_file(dir / "b.safetensors", dir / "ck.new.safetensors");
+    fs::copy_file(dir / "b.optim.safetensors", dir / "ck.new.optim.safetensors");
+    CHECK(which() == "A");
+
+    // crash right after the commit (sidecar names the .new files): B
+    b_sidecar(true);
+    CHECK(which() == "B");
+
+    // crash in phase 2 after the weights were renamed but not the optimizer state: B, from both names
+    fs::rename(dir / "ck.new.safetensors", dir / "ck.safetensors");
+    CHECK(which() == "B");
+    // ... and after both renames, before the sidecar was rewritten: B
+    fs::rename(dir / "ck.new.optim.safetensors", dir / "ck.optim.safetensors");
+    CHECK(which() == "B");
+    b_sidecar(false);
+    CHECK(which() == "B");
+
+    // the fallback never accepts A's leftover file for B's sidecar: the token decides
+    reset_a();
+    b_sidecar(true);  // names ck.new.* which do not exist; ck.safetensors is A's
+    CHECK_THROWS_WITH(nn::read_checkpoint(dir / "ck"), Catch::Contains("belongs to another save"));
+
+    // loading from a checkpoint already read gives the same state as loading by stem
+    auto c1 = small_net(9), c2 = small_net(9);
+    nn::save_checkpoint(dir / "ck", *net_a, &sgd_a, {{"which", "A"}});
+    const nn::LoadedCheckpoint ck = nn::read_checkpoint(dir / "ck");
+    nn::load_checkpoint(ck, dir / "ck", *c1);
+    nn::load_checkpoint(dir / "ck", *c2);
+    for (const auto& [k, v] : c1->state_dict()) CHECK(same(v, c2->state_dict().at(k)));
+}
