@@ -509,14 +509,16 @@ struct Loader::Impl {
         stop.store(false);
     }
 
-    void begin_epoch(int64_t ep) {
+    void begin_epoch(int64_t ep, int64_t first_batch = 0) {
         stop_workers();
         epoch = ep;
         order = shard_indices(epoch_permutation((int64_t)records.size(), opt.seed, ep, opt.shuffle), opt.rank,
                               opt.world_size, opt.drop_last);
         nbatches = batch_count();
-        next_consume = 0;
-        next_claim = 0;
+        CXR_CHECK(first_batch >= 0 && first_batch <= nbatches, "Loader::start_epoch: first batch ", first_batch,
+                  " is outside 0..", nbatches);
+        next_consume = first_batch;
+        next_claim = first_batch;
         slots.assign((size_t)nbatches, Slot{});
         started = true;
         if (opt.workers > 0)
@@ -705,9 +707,9 @@ Loader::~Loader() = default;  // Impl's destructor stops and joins the workers a
 
 int64_t Loader::size() const { return impl_->shard_size(); }
 int64_t Loader::batches_per_epoch() const { return impl_->batch_count(); }
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
     CXR_CHECK(epoch >= 0, "Loader::start_epoch: epoch must be >= 0, got ", epoch);
-    impl_->begin_epoch(epoch);
+    impl_->begin_epoch(epoch, first_batch);
 }
 bool Loader::next(Batch& batch) { return impl_->next(batch); }
 const std::vector<Record>& Loader::records() const { return impl_->records; }

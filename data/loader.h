@@ -116,7 +116,10 @@ public:
 
     int64_t size() const;                // records in this rank's shard per epoch
     int64_t batches_per_epoch() const;
-    void start_epoch(int64_t epoch);     // order = f(seed, epoch) only; resets the stream
+    // order = f(seed, epoch) only; resets the stream to batch `first_batch` (0..batches_per_epoch()): a resumed
+    // run starts mid-epoch without decoding the batches before it (each image's augmentation depends on
+    // (seed, epoch, index) only, so the batches delivered are the ones an uninterrupted epoch would deliver).
+    void start_epoch(int64_t epoch, int64_t first_batch = 0);
     bool next(Batch& batch);             // false at the end of the epoch (next() before start_epoch: epoch 0)
     const std::vector<Record>& records() const;
     const LoaderOptions& options() const;

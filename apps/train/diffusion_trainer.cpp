@@ -485,9 +485,7 @@ DiffusionTrainResult train_diffusion(const DiffusionTrainConfig& config, const s
             epoch = m / M;
             const int64_t b = m % M;
             if (epoch != loaded_epoch || b != next_batch) {  // (re)position the loader: a new epoch or a resume
-                loader.start_epoch(epoch);
-                for (int64_t skip = 0; skip < b; ++skip)
-                    CXR_CHECK(loader.next(batch), "train-diffusion: the loader ended early (epoch ", epoch, ")");
+                loader.start_epoch(epoch, b);  // a resume starts at batch b without decoding the ones before it
                 loaded_epoch = epoch;
             }
             CXR_CHECK(loader.next(batch), "train-diffusion: the loader ended before batch ", b, " of epoch ", epoch);

@@ -454,6 +454,36 @@ TEST_CASE("loader: identical batches with 0, 1 and 4 workers; epochs change the 
     CHECK(b0.indices == run_epoch(ref, 0)[0].indices);
 }
 
+TEST_CASE("loader: start_epoch(e, b) delivers the epoch's batches from b on, as the full epoch does",
+          "[data][loader][cpu]") {
+    TempDir dir;
+    auto recs = make_records(dir, 13, 9, 7);
+    LoaderOptions o;
+    o.image_size = 5;
+    o.channels = 3;
+    o.batch_size = 3;
+    o.seed = 7;
+    o.augment = noisy_flip;
+    for (int workers : {0, 2}) {
+        o.workers = workers;
+        Loader full(recs, o), resumed(recs, o);
+        const auto all = run_epoch(full, 3);  // 5 batches (13 images, the last one short)
+        REQUIRE(all.size() == 5);
+        for (int64_t first : {0, 2, 4, 5}) {
+            resumed.start_epoch(3, first);
+            Batch b;
+            for (int64_t k = first; k < 5; ++k) {
+                REQUIRE(resumed.next(b));
+                CHECK(b.indices == all[(size_t)k].indices);
+                CHECK(same_values(b.images, all[(size_t)k].images));
+            }
+            CHECK_FALSE(resumed.next(b));
+        }
+        CHECK_THROWS_WITH(resumed.start_epoch(3, 6), Catch::Contains("outside 0..5"));
+        CHECK_THROWS_WITH(resumed.start_epoch(3, -1), Catch::Contains("outside 0..5"));
+    }
+}
+
 // pin_memory changes where a batch lives, never what it holds: pinned exactly when a CUDA device is present
 // (page-locked memory needs one), ordinary memory otherwise, and the same values either way.
 TEST_CASE("loader: pin_memory delivers the same batches, pinned where a CUDA device is present",
