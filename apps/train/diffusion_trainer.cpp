@@ -43,7 +43,7 @@ namespace {
 
 const std::vector<std::string>& config_keys() {
     static const std::vector<std::string> k = {
-        "model",          "image_size",   "prompt",          "latents",        "batch_size",     "accumulation",
+        "model",          "variant",      "image_size",   "prompt",          "latents",        "batch_size",     "accumulation",
         "lr",             "schedule",     "warmup_steps",    "adam_beta1",     "adam_beta2",     "adam_eps",
         "weight_decay",   "max_grad_norm", "epochs",         "max_steps",      "p_uncond",       "train_text_encoder",
         "min_snr_gamma",  "noise_offset", "ema",             "ema_decay",      "ema_warmup",     "checkpoint_every",
@@ -60,6 +60,7 @@ DiffusionTrainConfig DiffusionTrainConfig::from_json(const json& j) {
     check_known_keys(j, kWhere, config_keys());
     DiffusionTrainConfig c;
     read_key(j, "model", c.model, kWhere);
+    read_key(j, "variant", c.variant, kWhere);
     read_key(j, "image_size", c.image_size, kWhere);
     read_key(j, "prompt", c.prompt, kWhere);
     read_key(j, "latents", c.latents, kWhere);
@@ -98,6 +99,7 @@ DiffusionTrainConfig DiffusionTrainConfig::from_json(const json& j) {
 
 json DiffusionTrainConfig::to_json() const {
     return {{"model", model},
+            {"variant", variant},
             {"image_size", image_size},
             {"prompt", prompt},
             {"latents", latents},
@@ -329,6 +331,7 @@ DiffusionTrainResult train_diffusion(const DiffusionTrainConfig& config, const s
     const tensor::Device dev = tensor::parse_device(config.device);
     diffusion::PipelineLoadOptions lo;
     lo.device = dev;
+    lo.variant = config.variant;
     diffusion::StableDiffusionPipeline pipe = diffusion::StableDiffusionPipeline::load(config.model, lo);
     const int64_t f = pipe.vae_scale_factor();
     const int64_t S = config.image_size > 0 ? config.image_size : pipe.unet->config.sample_size[0] * f;

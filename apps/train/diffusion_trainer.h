@@ -51,6 +51,7 @@ namespace cxr::apps {
 
 struct DiffusionTrainConfig {
     std::string model;                // diffusers StableDiffusionPipeline folder to start from (required)
+    std::string variant;              // its weight files' variant, e.g. "fp16" ("": the plain files); read as f32
     int image_size = 0;               // square training size in pixels; 0: the UNet's sample_size × VAE factor
     std::string prompt = "demographic";  // "demographic" (RoentGen prefix when known) or "report"
     std::string latents = "sample";   // "sample" (diffusers' training script) or "mode" of the VAE posterior

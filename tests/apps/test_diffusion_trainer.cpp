@@ -251,6 +251,12 @@ TEST_CASE("diffusion trainer: the command runs a config; config and data errors"
     CHECK_THROWS_WITH(apps::train_diffusion(c, records, dir / "x", quiet()),
                       Catch::Contains("image_size 17 is not a multiple of the VAE factor 2"));
     c = tiny_config();
+    c.variant = "fp16";  // the fixture's UNet has fp16 shards; the other components fall back to their plain files
+    c.max_steps = 1;
+    c.sample_every = 0;
+    const apps::DiffusionTrainResult half = apps::train_diffusion(c, records, dir / "fp16", quiet());
+    CHECK(half.steps_run == 1);
+    c = tiny_config();
     CHECK_THROWS_WITH(apps::train_diffusion(c, {}, dir / "x", quiet()), Catch::Contains("no training images"));
     c.schedule = "cosine";
     c.warmup_steps = 6;
