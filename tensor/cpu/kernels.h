@@ -19,5 +19,6 @@ void register_resize_kernels(KernelRegistry& r);
 void register_index_kernels(KernelRegistry& r);
 void register_random_kernels(KernelRegistry& r);
 void register_optim_kernels(KernelRegistry& r);
+void register_attention_kernels(KernelRegistry& r);  // tensor/cpu/attention.cpp
 
 }  // namespace cxr::tensor::cpu

@@ -15,6 +15,7 @@ void register_all_kernels(KernelRegistry& r) {
     register_index_kernels(r);
     register_random_kernels(r);
     register_optim_kernels(r);
+    register_attention_kernels(r);
 }
 
 }  // namespace cxr::tensor::cpu

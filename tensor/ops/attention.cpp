@@ -1,10 +1,13 @@
 // Scaled dot-product attention as a composition of differentiable ops (matmul, softmax, where, add); the math
 // and the mask conventions are in attention.h. Autograd follows from the composition.
-// On CUDA, the unmasked (or causal) case with a supported head dim goes to the fused kernels instead
-// ("attention_forward" / "attention_backward", tensor/cuda/attention.cu) with its own autograd node below.
+// The unmasked (or causal) f32/f16/bf16 case goes to the fused kernels instead ("attention_forward" /
+// "attention_backward": tensor/cpu/attention.cpp on the CPU, tensor/cuda/attention.cu on CUDA, the latter only
+// for its supported head dims) with its own autograd node below, unless CXR_ATTN_FUSED=OFF.
 #include "tensor/ops/attention.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "tensor/autocast.h"
@@ -21,6 +24,15 @@
 namespace cxr::tensor {
 
 namespace {
+
+// True unless the environment variable `name` is "OFF", "off", "0" or "false" (read at each call, as the other
+// CXR_* switches, e.g. CXR_ATTN_TC and CXR_CUBLAS in tensor/cuda).
+bool env_switch_on(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v) return true;
+    return !(std::strcmp(v, "OFF") == 0 || std::strcmp(v, "off") == 0 || std::strcmp(v, "0") == 0 ||
+             std::strcmp(v, "false") == 0);
+}
 
 // [L, S] bool: true where j <= i (the causal lower triangle, top-left aligned).
 Tensor causal_mask(int64_t L, int64_t S, Device device) {
@@ -88,13 +100,15 @@ Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool i
 bool attention_uses_fused_kernel(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                  bool is_causal) {
     (void)is_causal;  // the causal rule is built into the kernels
-    if (attn_mask.defined() || !q.is_cuda() || q.dim() < 2 || k.dim() < 2 || v.dim() < 2) return false;
+    if (attn_mask.defined() || q.dim() < 2 || k.dim() < 2 || v.dim() < 2) return false;
+    if (!env_switch_on("CXR_ATTN_FUSED")) return false;
     if (!(k.device() == q.device()) || !(v.device() == q.device())) return false;
     const DType dt = q.dtype();
     if (!(dt == DType::f32 || dt == DType::f16 || dt == DType::bf16) || k.dtype() != dt || v.dtype() != dt)
         return false;
     const int64_t E = q.size(-1);
-    if (k.size(-1) != E || v.size(-1) != E || E < kAttentionMinHeadDim || E > kAttentionMaxHeadDim) return false;
+    if (E < 1 || k.size(-1) != E || v.size(-1) != E) return false;
+    if (q.is_cuda() && (E < kAttentionMinHeadDim || E > kAttentionMaxHeadDim)) return false;  // CPU: any E >= 1
     if (q.size(-2) == 0 || k.size(-2) == 0 || v.size(-2) != k.size(-2)) return false;
     return kernel_registry().find("attention_forward", q.device().type) != nullptr &&
            kernel_registry().find("attention_backward", q.device().type) != nullptr;

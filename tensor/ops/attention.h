@@ -12,15 +12,21 @@
 // "safe softmax" rule), instead of NaN.
 // Gradients follow from the composition (matmul, softmax, where, add):
 //   dP = dout vᵀ, dv = Pᵀ dout, dA = P ⊙ (dP − Σ_j dP ⊙ P), dq = scale · dA k, dk = scale · dAᵀ q, dB = dA.
-// The CPU path is this composed reference. On CUDA, when there is no attn_mask (is_causal allowed), q, k, v are
-// f32, f16 or bf16 and the head dim E == Ev lies in [kAttentionMinHeadDim, kAttentionMaxHeadDim], the op runs
-// the fused tiled online-softmax kernels instead (tensor/cuda/attention.cu, FlashAttention-2 style, Dao 2023):
+// The composed reference above is what runs for f64, with a mask, or with E ≠ Ev. When there is no attn_mask
+// (is_causal allowed), q, k, v are f32, f16 or bf16, E == Ev ≥ 1 and L, S ≥ 1, the op runs the fused tiled
+// online-softmax kernels instead (FlashAttention-2 style, Dao 2023), which never hold the [..., L, S] matrix:
+// on the CPU tensor/cpu/attention.cpp (any E; OpenMP over (batch, query block) and (batch, key block), tile
+// products through the f32 sgemm), on CUDA tensor/cuda/attention.cu (only for E in [kAttentionMinHeadDim,
+// kAttentionMaxHeadDim]):
 //   forward   m_i = max_j A_ij,  l_i = Σ_j e^(A_ij − m_i),  out_i = Σ_j e^(A_ij − m_i) v_j / l_i, accumulated one
 //             key tile at a time with the running (m, l) rescaled; lse_i = m_i + log l_i is saved;
 //   backward  P_ij = e^(A_ij − lse_i),  Δ_i = Σ_d dout_id out_id (= Σ_j P_ij dP_ij),  dA = P ⊙ (dP − Δ), then
 //             dv, dk from one kernel over key tiles and dq from one over query tiles (no atomics: deterministic).
-// All sums in f32 (f16/bf16 are read and written in their dtype). Everything else on CUDA (a mask, f64, another
-// head dim, E ≠ Ev, L = 0 or S = 0) takes the composed path, as on the CPU.
+// All sums in f32 (f16/bf16 are read and written in their dtype; the CPU kernels widen them to f32 once and keep
+// the softmax row sums in double). Everything else (a mask, f64, E ≠ Ev, L = 0 or S = 0, on CUDA another head
+// dim) takes the composed path.
+// Switch: the environment variable CXR_ATTN_FUSED=OFF (or off, 0, false; read at each call) forces the composed
+// path on every device (for audits, tests and benchmarks of the fused kernels against it).
 #pragma once
 
 #include <optional>
@@ -34,12 +40,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     std::optional<double> scale = std::nullopt);
 
 // Head dims the fused CUDA kernels are used for (the SIMT kernels pad E up to one of 32, 40, 64, 80, 96, 128, 160;
-// the tensor-core forward for f16/bf16 up to one of 32, 48, 64, 80, 96, 128, 160).
+// the tensor-core forward for f16/bf16 up to one of 32, 48, 64, 80, 96, 128, 160). The CPU kernels take any E.
 constexpr int kAttentionMinHeadDim = 32;
 constexpr int kAttentionMaxHeadDim = 160;
 
 // True when scaled_dot_product_attention(q, k, v, attn_mask, is_causal) takes the fused kernels (for tests and
-// benchmarks; the rule is in the header comment above).
+// benchmarks; the rule, CXR_ATTN_FUSED included, is in the header comment above).
 bool attention_uses_fused_kernel(const Tensor& q, const Tensor& k, const Tensor& v,
                                  const Tensor& attn_mask = Tensor(), bool is_causal = false);
 

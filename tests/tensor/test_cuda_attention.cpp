@@ -160,12 +160,17 @@ void check_case(const Case& c, DType dt, uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("cuda attention: the fused path is chosen only on CUDA without a mask and for head dims 32..160",
+TEST_CASE("cuda attention: the head-dim limit 32..160 is CUDA's only; CXR_ATTN_FUSED=OFF turns the fused path off",
           "[cpu][attention]") {
-    // CPU tensors never take it (the CPU keeps the composed reference).
-    Tensor q = zeros({2, 3, 64}), k = zeros({2, 5, 64}), v = zeros({2, 5, 64});
-    CHECK_FALSE(attention_uses_fused_kernel(q, k, v));
-    CHECK_FALSE(attention_uses_fused_kernel(q, k, v, Tensor(), true));
+    // CPU f32 tensors take the fused CPU kernels for any head dim (tensor/cpu/attention.cpp); the switch forces the
+    // composed reference, on every device.
+    for (int64_t E : {8, 64, 200}) {
+        Tensor q = zeros({2, 3, E}), k = zeros({2, 5, E}), v = zeros({2, 5, E});
+        CHECK(attention_uses_fused_kernel(q, k, v));
+        CHECK(attention_uses_fused_kernel(q, k, v, Tensor(), true));
+        cxr::testing::ScopedEnv off("CXR_ATTN_FUSED", "OFF");
+        CHECK_FALSE(attention_uses_fused_kernel(q, k, v));
+    }
 }
 
 TEST_CASE("cuda attention: f32 forward and backward match the CPU reference for every head dim and length",
