@@ -22,6 +22,18 @@ bool one_of(const std::string& value, std::initializer_list<const char*> options
     return false;
 }
 
+std::string config_differences(const nlohmann::json& saved, const nlohmann::json& now) {
+    std::string r;
+    for (auto it = now.begin(); it != now.end(); ++it)
+        if (!saved.contains(it.key()) || saved[it.key()] != it.value())
+            r += (r.empty() ? "" : ", ") + it.key() + " (" +
+                 (saved.contains(it.key()) ? saved[it.key()].dump() : std::string("absent")) + " -> " +
+                 it.value().dump() + ")";
+    for (auto it = saved.begin(); it != saved.end(); ++it)
+        if (!now.contains(it.key())) r += (r.empty() ? "" : ", ") + it.key() + " (removed)";
+    return r;
+}
+
 std::string resolve_config_path(const std::string& path, const std::string& base_dir) {
     namespace fs = std::filesystem;
     if (path.empty() || base_dir.empty() || fs::path(path).is_absolute()) return path;

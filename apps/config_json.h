@@ -31,6 +31,10 @@ void read_key(const nlohmann::json& j, const char* key, T& out, const std::strin
 
 bool one_of(const std::string& value, std::initializer_list<const char*> options);
 
+// The keys whose values differ between a run's saved config and the new one, for resume errors:
+// "lr (0.001 -> 0.002), seed (absent -> 3), cache (removed)".
+std::string config_differences(const nlohmann::json& saved, const nlohmann::json& now);
+
 // A relative path from a config file, resolved against the config's folder (unchanged when absolute, empty, or
 // when base_dir is empty).
 std::string resolve_config_path(const std::string& path, const std::string& base_dir);

@@ -61,6 +61,31 @@ void write_json_atomically(const std::filesystem::path& path, const nlohmann::js
     }
 }
 
+void keep_jsonl_lines(const std::filesystem::path& path, const std::function<bool(const nlohmann::json&)>& keep) {
+    std::ifstream in(path);
+    if (!in) return;
+    std::string line, kept;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        try {
+            if (keep(nlohmann::json::parse(line))) kept += line + "\n";
+        } catch (const nlohmann::json::exception&) {
+            // a half-written last line
+        }
+    }
+    in.close();
+    std::filesystem::path tmp = path;
+    tmp += ".tmp-" + std::to_string(getpid());
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        CXR_CHECK(out, "cannot open ", tmp.string(), " for writing");
+        out << kept;
+        out.close();
+        CXR_CHECK(out, "writing ", tmp.string(), " failed (disk full?)");
+    }
+    std::filesystem::rename(tmp, path);
+}
+
 nlohmann::json run_record() {
     std::time_t t = std::time(nullptr);
     char buf[32];

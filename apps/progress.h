@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,9 @@ private:
 };
 
 void write_json_atomically(const std::filesystem::path& path, const nlohmann::json& j);
+// Rewrites a JSON-lines log keeping the lines for which keep(line) is true, dropping unparsable ones (the
+// half-written last line of a killed run); through a temporary file and a rename. A missing file is left missing.
+void keep_jsonl_lines(const std::filesystem::path& path, const std::function<bool(const nlohmann::json&)>& keep);
 nlohmann::json run_record();
 
 }  // namespace cxr::apps

@@ -263,17 +263,6 @@ json comparable(json j) {
     return j;
 }
 
-std::string config_differences(const json& saved, const json& now) {
-    std::string r;
-    for (auto it = now.begin(); it != now.end(); ++it)
-        if (!saved.contains(it.key()) || saved[it.key()] != it.value())
-            r += (r.empty() ? "" : ", ") + it.key() + " (" +
-                 (saved.contains(it.key()) ? saved[it.key()].dump() : "absent") + " -> " + it.value().dump() + ")";
-    for (auto it = saved.begin(); it != saved.end(); ++it)
-        if (!now.contains(it.key())) r += (r.empty() ? "" : ", ") + it.key() + " (removed)";
-    return r;
-}
-
 // The finished images of an earlier run: qc.jsonl lines by image number k = item · n + copy. Half-written lines and
 // lines of kept images whose PNG is missing are left out, and the file is rewritten with the lines kept.
 std::map<int64_t, json> load_finished(const fs::path& jsonl, const fs::path& out,

@@ -410,37 +410,6 @@ Evaluation evaluate_model(vision::ImageClassifier& model, const ClassifierConfig
 
 json num_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
-// Keeps the lines of log.jsonl that belong to epochs <= last_epoch (a killed run may have logged part of the next).
-void truncate_log(const fs::path& path, int64_t last_epoch) {
-    std::ifstream in(path);
-    if (!in) return;
-    std::string line, kept;
-    while (std::getline(in, line)) {
-        if (line.empty()) continue;
-        try {
-            const json j = json::parse(line);
-            if (j.value("epoch", int64_t{-1}) <= last_epoch) kept += line + "\n";
-        } catch (const json::exception&) {
-            // a half-written last line of a killed run
-        }
-    }
-    in.close();
-    std::ofstream out(path, std::ios::trunc);
-    out << kept;
-}
-
-// Differences between two config JSONs, for the resume error.
-std::string config_differences(const json& a, const json& b) {
-    std::string r;
-    for (auto it = a.begin(); it != a.end(); ++it)
-        if (!b.contains(it.key()) || b[it.key()] != it.value())
-            r += (r.empty() ? "" : ", ") + it.key() + " (" + (b.contains(it.key()) ? b[it.key()].dump() : "absent") +
-                 " -> " + it.value().dump() + ")";
-    for (auto it = b.begin(); it != b.end(); ++it)
-        if (!a.contains(it.key())) r += (r.empty() ? "" : ", ") + it.key() + " (removed)";
-    return r;
-}
-
 void initialise_from(vision::ImageClassifier& model, const ClassifierConfig& c) {
     const nn::LoadedCheckpoint ck = nn::read_checkpoint(c.init);
     std::vector<std::string> their_labels;
@@ -540,13 +509,15 @@ TrainResult train_classifier(const ClassifierConfig& config, const std::vector<d
         const nn::LoadedCheckpoint ck = nn::read_checkpoint(last);
         const json saved = ck.meta.value("config", json::object());
         CXR_CHECK(saved == config_json, "cannot resume in '", out_dir,
-                  "': its checkpoint was trained with another config: ", config_differences(config_json, saved),
+                  "': its checkpoint was trained with another config: ", config_differences(saved, config_json),
                   ". Use another output folder or the same config.");
         nn::load_checkpoint(ck, last, *model, optimizer.get());
         state = TrainState::from_json(ck.meta.at("state"));
         tensor::default_generator().manual_seed(ck.meta.at("rng").at("seed").get<uint64_t>());
         tensor::default_generator().set_offset(ck.meta.at("rng").at("offset").get<uint64_t>());
-        truncate_log(out / "log.jsonl", state.epoch);
+        // a killed run may have logged part of the next epoch
+        keep_jsonl_lines(out / "log.jsonl",
+                         [&](const json& j) { return j.value("epoch", int64_t{-1}) <= state.epoch; });
         result.resumed = true;
         if (!hooks.quiet)
             std::cerr << "resuming " << out_dir << " after epoch " << state.epoch + 1 << " (step " << state.step

@@ -17,7 +17,6 @@
 #include "data/loader.h"
 #include "data/prompts.h"
 #include "diffusion/pipeline.h"
-#include "diffusion/pretrained.h"
 #include "diffusion/train.h"
 #include "nn/checkpoint.h"
 #include "nn/clip.h"
@@ -246,35 +245,6 @@ nn::EmaOptions ema_options(const DiffusionTrainConfig& c) {
     return o;
 }
 
-std::string config_differences(const json& now, const json& saved) {
-    std::string r;
-    for (auto it = now.begin(); it != now.end(); ++it)
-        if (!saved.contains(it.key()) || saved[it.key()] != it.value())
-            r += (r.empty() ? "" : ", ") + it.key() + " (" +
-                 (saved.contains(it.key()) ? saved[it.key()].dump() : std::string("absent")) + " -> " +
-                 it.value().dump() + ")";
-    for (auto it = saved.begin(); it != saved.end(); ++it)
-        if (!now.contains(it.key())) r += (r.empty() ? "" : ", ") + it.key() + " (removed)";
-    return r;
-}
-
-// Keeps the log lines of steps < step (a killed run may have logged steps after its last checkpoint).
-void truncate_log(const fs::path& path, int64_t step) {
-    std::ifstream in(path);
-    if (!in) return;
-    std::string line, kept;
-    while (std::getline(in, line)) {
-        if (line.empty()) continue;
-        try {
-            if (json::parse(line).value("step", int64_t{-1}) < step) kept += line + "\n";
-        } catch (const json::exception&) {
-            // a half-written last line
-        }
-    }
-    in.close();
-    diffusion::write_file_atomically(path.string(), kept);  // a crash mid-rewrite keeps the old log
-}
-
 // The settings a resumed run must share with the checkpoint's: the config without the keys that do not change
 // results (loader workers, the image cache).
 json resume_relevant(json config) {
@@ -403,7 +373,7 @@ DiffusionTrainResult train_diffusion(const DiffusionTrainConfig& config, const s
         const json saved = resume_relevant(ck.meta.value("config", json::object()));
         CXR_CHECK(saved == resume_relevant(config_json), "train-diffusion: cannot resume in '", out_dir,
                   "': its checkpoint was trained with another config: ",
-                  config_differences(resume_relevant(config_json), saved),
+                  config_differences(saved, resume_relevant(config_json)),
                   ". Use another output folder or the same config.");
         if (ck.meta.contains("data"))
             CXR_CHECK(ck.meta["data"] == data_fingerprint(records), "train-diffusion: cannot resume in '", out_dir,
@@ -419,7 +389,8 @@ DiffusionTrainResult train_diffusion(const DiffusionTrainConfig& config, const s
         start = ck.meta.at("step").get<int64_t>();
         tensor::default_generator().manual_seed(ck.meta.at("rng").at("seed").get<uint64_t>());
         tensor::default_generator().set_offset(ck.meta.at("rng").at("offset").get<uint64_t>());
-        truncate_log(out / "log.jsonl", start);
+        // a killed run may have logged steps after its last checkpoint
+        keep_jsonl_lines(out / "log.jsonl", [&](const json& j) { return j.value("step", int64_t{-1}) < start; });
         result.resumed = true;
         if (!hooks.quiet) std::cerr << "resuming " << out_dir << " at step " << start << " of " << total << "\n";
     } else {
