@@ -18,6 +18,7 @@
 
 #include "apps/args.h"
 #include "apps/commands.h"
+#include "apps/config_json.h"
 #include "apps/progress.h"
 #include "data/adapters/adapters.h"
 #include "data/image_io.h"
@@ -155,20 +156,10 @@ int cmd_generate(int argc, char** argv) {
                                     {"grayscale", grayscale}};
     const fs::path record_path = out / "generate.json";
     if (fs::exists(record_path)) {
-        nlohmann::json old;
-        try {
-            std::ifstream in(record_path);
-            old = nlohmann::json::parse(in);
-        } catch (const std::exception& e) {
-            CXR_FAIL("cxr generate: ", record_path.string(), " is not valid JSON (", e.what(),
-                     "); remove it or use another --out");
-        }
-        std::string differ;
-        for (const auto& [key, value] : options.items())
-            if (!old.contains("options") || !old["options"].contains(key) || old["options"][key] != value)
-                differ += (differ.empty() ? "" : ", ") + key;
-        CXR_CHECK(differ.empty(), "cxr generate: ", out_dir, " holds a run with other settings (", differ,
-                  "); use another --out, or the same settings to resume it");
+        const nlohmann::json old = read_json_file(record_path.string(), "cxr generate", "run record");
+        const nlohmann::json old_options = old.value("options", nlohmann::json::object());
+        CXR_CHECK(old_options == options, "cxr generate: ", out_dir, " holds a run with other settings (",
+                  config_differences(old_options, options), "); use another --out, or the same settings to resume it");
     }
     fs::create_directories(images_dir);
     // The record is written before the first image, so a killed run's images are never without their settings.

@@ -7,6 +7,7 @@
 
 #include "apps/args.h"
 #include "apps/commands.h"
+#include "apps/config_json.h"
 #include "apps/study/study.h"
 #include "tensor/error.h"
 
@@ -25,14 +26,7 @@ int cmd_study(int argc, char** argv) {
     if (!args.parse(argc, argv)) return 0;
     const std::string path = args.get("config"), out = args.get("out");
     CXR_CHECK(!path.empty() && !out.empty(), "study: --config FILE and --out DIR are required (see --help)");
-    std::ifstream in(path);
-    CXR_CHECK(in.good(), "study: cannot open config '", path, "'");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(in);
-    } catch (const std::exception& e) {
-        CXR_FAIL("study: '", path, "' is not valid JSON: ", e.what());
-    }
+    nlohmann::json j = read_json_file(path, "study", "config");
     if (!args.get("device").empty()) j["model"]["device"] = args.get("device");
     const StudyConfig config = StudyConfig::from_json(j, std::filesystem::path(path).parent_path().string());
     StudyHooks hooks;

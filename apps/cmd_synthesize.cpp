@@ -14,6 +14,7 @@
 
 #include "apps/args.h"
 #include "apps/commands.h"
+#include "apps/config_json.h"
 #include "apps/progress.h"
 #include "apps/synth/synthesize.h"
 #include "diffusion/pipeline.h"
@@ -51,14 +52,7 @@ int cmd_synthesize(int argc, char** argv) {
     if (!args.parse(argc, argv)) return 0;
     const std::string config_path = args.get("config");
     CXR_CHECK(!config_path.empty(), "cxr synthesize: --config FILE is required (see cxr synthesize --help)");
-    std::ifstream in(config_path);
-    CXR_CHECK(in.good(), "cxr synthesize: cannot open config '", config_path, "'");
-    nlohmann::json cfg;
-    try {
-        cfg = nlohmann::json::parse(in);
-    } catch (const std::exception& e) {
-        CXR_FAIL("cxr synthesize: '", config_path, "' is not valid JSON: ", e.what());
-    }
+    nlohmann::json cfg = read_json_file(config_path, "cxr synthesize", "config");
     if (cfg.is_object() && !args.get("device").empty()) cfg["device"] = args.get("device");
     SynthesisConfig config = SynthesisConfig::from_json(cfg, fs::path(config_path).parent_path().string());
     if (!args.get("out").empty()) config.out = args.get("out");

@@ -18,6 +18,7 @@
 
 #include "apps/args.h"
 #include "apps/commands.h"
+#include "apps/config_json.h"
 #include "apps/progress.h"
 #include "apps/train/classifier_trainer.h"
 #include "apps/train/data_source.h"
@@ -44,14 +45,7 @@ int cmd_train_classifier(int argc, char** argv) {
     if (!args.parse(argc, argv)) return 0;
     const std::string config_path = args.get("config");
     CXR_CHECK(!config_path.empty(), "train-classifier: --config FILE is required (see --help)");
-    std::ifstream in(config_path);
-    CXR_CHECK(in.good(), "train-classifier: cannot open config '", config_path, "'");
-    json cfg;
-    try {
-        cfg = json::parse(in);
-    } catch (const std::exception& e) {
-        CXR_FAIL("train-classifier: '", config_path, "' is not valid JSON: ", e.what());
-    }
+    json cfg = read_json_file(config_path, "train-classifier", "config");
     CXR_CHECK(cfg.is_object() && cfg.contains("data") && cfg.contains("train"), "train-classifier: '", config_path,
               "' needs \"data\" (with \"train\" and \"valid\" sources) and \"train\" (classifier settings)");
     for (auto it = cfg.begin(); it != cfg.end(); ++it)

@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/args.h"
+#include "apps/commands.h"
+#include "apps/config_json.h"
 #include "apps/progress.h"
 #include "apps/train/data_source.h"
 #include "apps/train/diffusion_trainer.h"
@@ -43,14 +45,7 @@ int cmd_train_diffusion(int argc, char** argv) {
     if (!args.parse(argc, argv)) return 0;
     const std::string config_path = args.get("config");
     CXR_CHECK(!config_path.empty(), "train-diffusion: --config FILE is required (see --help)");
-    std::ifstream in(config_path);
-    CXR_CHECK(in.good(), "train-diffusion: cannot open config '", config_path, "'");
-    json cfg;
-    try {
-        cfg = json::parse(in);
-    } catch (const std::exception& e) {
-        CXR_FAIL("train-diffusion: '", config_path, "' is not valid JSON: ", e.what());
-    }
+    json cfg = read_json_file(config_path, "train-diffusion", "config");
     CXR_CHECK(cfg.is_object() && cfg.contains("data"), "train-diffusion: '", config_path,
               "' needs \"data\" (a data source), \"model\" and optionally \"train\" (trainer settings)");
     for (auto it = cfg.begin(); it != cfg.end(); ++it)

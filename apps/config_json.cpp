@@ -3,8 +3,19 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 namespace cxr::apps {
+
+nlohmann::json read_json_file(const std::string& path, const std::string& where, const std::string& what) {
+    std::ifstream in(path);
+    CXR_CHECK(in.good(), where, ": cannot open ", what, " '", path, "'");
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        CXR_FAIL(where, ": ", what, " '", path, "' is not valid JSON: ", e.what());
+    }
+}
 
 void check_known_keys(const nlohmann::json& j, const std::string& where, const std::vector<std::string>& known) {
     CXR_CHECK(j.is_object(), where, ": expected a JSON object");

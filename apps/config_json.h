@@ -14,6 +14,10 @@
 
 namespace cxr::apps {
 
+// The JSON document in `path`; "<where>: cannot open <what> '<path>'" when it cannot be read, "<where>: <what>
+// '<path>' is not valid JSON: ..." when it does not parse.
+nlohmann::json read_json_file(const std::string& path, const std::string& where, const std::string& what = "file");
+
 // Throws "<where>: unknown key \"k\" (known: a, b, ...)" for the first key of j not in `known`; j must be an object.
 void check_known_keys(const nlohmann::json& j, const std::string& where, const std::vector<std::string>& known);
 

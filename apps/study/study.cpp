@@ -322,11 +322,7 @@ std::vector<data::Record> pick(const std::vector<data::Record>& set, int64_t n, 
     return out;
 }
 
-json read_json(const fs::path& p) {
-    std::ifstream in(p);
-    CXR_CHECK(in.good(), "cannot read '", p.string(), "'");
-    return json::parse(in);
-}
+json read_json(const fs::path& p) { return read_json_file(p.string(), "study", "record"); }
 
 json mean_ci(const std::vector<json>& cis) {
     double lo = 0, hi = 0;

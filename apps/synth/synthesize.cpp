@@ -372,13 +372,8 @@ SynthesisResult synthesize(const SynthesisConfig& config, const std::vector<data
     fs::create_directories(images_dir);
     const json config_json = config.to_json();
     if (fs::exists(out / "config.json")) {
-        std::ifstream in(out / "config.json");
-        json saved;
-        try {
-            saved = json::parse(in);
-        } catch (const json::exception& e) {
-            CXR_FAIL("cannot resume in '", out.string(), "': its config.json is not valid JSON (", e.what(), ")");
-        }
+        const json saved = read_json_file((out / "config.json").string(), "cannot resume in '" + out.string() + "'",
+                                          "its config");
         CXR_CHECK(comparable(saved) == comparable(config_json), "cannot resume in '", out.string(),
                   "': it was made with another config: ",
                   config_differences(comparable(saved), comparable(config_json)),
